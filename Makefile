@@ -1,0 +1,80 @@
+# vprobe: `make` builds everything into build/, `make test` runs the whole
+# suite, `make demo` boots the bundled VM and traces it.  Each part of the
+# pipeline lists its own sources in src/<part>/build.mk; tests are found by
+# name (tests/<part>/test_*.c and test_*.sh), so adding a file needs no edit
+# here.
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+O       := $(BUILD)/obj
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -fno-omit-frame-pointer
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+LIBS    := -lelf -ldw -lZydis -lbpf -lpthread -lm
+
+LIB_SRC :=
+BINS    :=
+EXTRA   :=
+# PARTS limits the build to some parts (make PARTS="vp rt" BUILD=build-vp),
+# so one part can be built and tested while another is half-written.
+PARTS   ?= $(patsubst src/%/build.mk,%,$(wildcard src/*/build.mk))
+include $(sort $(PARTS:%=src/%/build.mk))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+LIB     := $(BUILD)/lib/libvprobe.a
+TEST_C  := $(sort $(foreach p,$(PARTS),$(wildcard tests/$(p)/test_*.c)))
+TEST_BINS := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test demo san clean bench fuzz
+all: $(LIB) $(BINS:%=$(BUILD)/bin/%) $(TEST_BINS) $(EXTRA)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(O)/src/cli/%_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+$(BUILD)/tests/%: $(O)/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS) -lcmocka
+
+deps:
+	@tools/install-deps
+
+san:
+	$(MAKE) BUILD=build-san SAN=1 all
+
+test: deps
+	$(MAKE) all
+	$(MAKE) san
+	tests/run
+
+demo: deps all
+	tools/demo
+
+bench: all $(BENCH_BINS)
+	bench/run
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# Benchmarks: bench/bench_*.c are programs (built by `make bench`),
+# bench/bench_*.sh scripts; bench/run runs them all and prints ratios.
+BENCH_C := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: $(O)/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+bench: $(BENCH_BINS)
