@@ -27,6 +27,7 @@ typedef struct ctl_session {
   const char *syms;            /* -s FILE, NULL if none */
   const char *list_glob;       /* -p [GLOB]: list probe points instead of running */
   int listing;                 /* -p given */
+  uint64_t reported_drops;     /* lost records already reported */
 } ctl_session;
 
 /* An rt_sink writing one record to the session's stream (ctx: session). */

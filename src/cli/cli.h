@@ -1,0 +1,46 @@
+/*
+ * cli.h - the pieces of vprobe's command line that are more than option
+ * parsing: reading sources, the programs -t and -a generate, the site
+ * policy, the guest preload, and the calls into the engines.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdio.h>
+
+#include "ctl/ctl.h"
+
+/* A growing NUL-terminated text buffer. */
+typedef struct cli_buf {
+  char *data;
+  size_t len, cap;
+} cli_buf;
+void cli_buf_add(cli_buf *b, const char *text);
+
+/* Whole file or stream as malloc'd text; NULL (err set) on failure. */
+char *cli_read_file(const char *path, char *err, size_t errcap);
+char *cli_read_stream(FILE *f);
+
+/* -t [MOD.]FUN[:NARGS]: the VP program that traces calls of FUN. */
+char *cli_trace_vp(const char *spec, char *err, size_t errcap);
+/* -a: vptext plus a probe (named tick, e.g. VMX1Hz) that logs and clears
+ * every aggregate each second. */
+char *cli_aggr_reporting(const char *vptext, const char *tick);
+
+/* /etc/vprobe.conf's vprobe.allow: -1 if this user may go on, else the exit
+ * status (after one line on stderr). */
+int cli_check_allowed(void);
+
+/* The Linux guest preload (curprocname/curpid) applies when a VM is probed
+ * with Linux symbols; writes its path and returns 1 if so. */
+int cli_guest_preload(const char *vm, const char *syms, char *path,
+                      size_t cap);
+
+/* Engines. */
+int cli_vmx_run(ctl_session *s);
+int cli_vmx_list(ctl_session *s, const char *glob);
+int cli_vmx_reset(int pid, FILE *err);
+int cli_guest_run(ctl_session *s);
+int cli_guest_list(ctl_session *s, const char *glob);
+
+#endif
