@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
+  if (out && !strcmp(out, "-")) out = NULL; /* -o - is standard output */
   FILE *f = out ? fopen(out, "w") : stdout;
   if (!f) {
     fprintf(stderr, "emmett: %s: cannot write\n", out);

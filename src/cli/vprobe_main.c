@@ -177,6 +177,10 @@ static char *gather_vp(opts *o) {
   char err[1024];
   for (int i = 0; i < o->nfiles; i++) {
     char *text;
+    if (access(o->files[i], R_OK) != 0) {
+      snprintf(err, sizeof err, "%s: %s", o->files[i], strerror(errno));
+      goto fail;
+    }
     if (has_suffix(o->files[i], ".vp")) {
       text = cli_read_file(o->files[i], err, sizeof err);
     } else {

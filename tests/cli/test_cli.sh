@@ -28,7 +28,7 @@ check "-D -I" "42 7" "$("$VPROBE" -I "$TMP/inc" -D N=7 "$TMP/d.emt")"
 
 # Streams: -o, -e, -b.
 "$VPROBE" -o "$TMP/out" -e "$TMP/err" -b "$TMP/bin" -c '
-VMXLoad { printf("to out\n"); writeint(0x0102030405060708, 8); writeint(0xab, 1); x = 1 / (x - x); }' \
+int x; VMXLoad { printf("to out\n"); writeint(0x0102030405060708, 8); writeint(0xab, 1); x = 1 / (x - x); }' \
   || fail "streams run"
 check "-o" "to out" "$(cat "$TMP/out")"
 check_match "-e gets the uncaught exception" '^vprobe: VMXLoad: DivisionByZeroError' "$(cat "$TMP/err")"
@@ -76,7 +76,7 @@ err=$("$VPROBE" 2>&1); rc=$?
 check "no script" "1" "$rc"
 
 # Destructive built-ins are refused without --destructive.
-err=$("$VPROBE" -c 'VMXLoad { setgpr(0, 1); }' 2>&1); rc=$?
+err=$("$VPROBE" -c 'VMX:ENTER:main { setgpr(0, 1); }' 2>&1); rc=$?
 check "destructive refused" "1" "$rc"
 check_match "destructive message" 'destructive' "$err"
 
