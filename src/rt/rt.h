@@ -70,7 +70,10 @@ int rt_emit(rt_thread *th, int stream, const void *data, size_t n);
 
 /* Controller side: take every record stamped before `upto` (UINT64_MAX for
  * all) from every thread's ring, in stamp order, and hand each to sink.
- * Returns the number of records.  One drainer at a time. */
+ * Returns the number of records.  One drainer at a time (a second one gets
+ * 0).  Records that a thread still writing could precede are held for the
+ * next drain, so stamps never go backwards from one drain to the next.  New
+ * drops since the last drain are reported as one line on RT_ERR. */
 typedef void (*rt_sink)(void *ctx, int stream, const void *data, size_t n);
 size_t rt_drain(rt_space *sp, uint64_t upto, rt_sink sink, void *ctx);
 uint64_t rt_dropped(rt_space *sp); /* records and fires lost so far */
@@ -85,10 +88,12 @@ int rt_aggr_inc(rt_thread *th, uint32_t id, const uint64_t *ikeys,
 void rt_aggr_clear(rt_space *sp, uint32_t id);
 /* Print the merged aggregate to th's output stream: logaggr's table when
  * fmt is NULL, else printa's format (docs/vp.md, "Aggregate output").
- * countonly selects the `count pct%` view. */
+ * countonly selects the `count pct%` view.  -1 if another thread is
+ * printing the same aggregate at this moment (nothing printed). */
 int rt_aggr_print(rt_thread *th, uint32_t id, const char *fmt, int countonly);
 
 /* Bags (shared by all threads, lock-free). */
+/* 0, or -1 if the bag is full */
 int rt_bag_insert(rt_space *sp, uint32_t id, uint64_t key, uint64_t val);
 /* 0 and *val, or -1 if no pair has the key */
 int rt_bag_remove(rt_space *sp, uint32_t id, uint64_t key, uint64_t *val);
