@@ -33,7 +33,9 @@ enum vp_domain {
 };
 
 /* The domain a probe name belongs to (VP_DOM_*), or 0 if the name is not
- * one any engine knows.  Legacy names keep their seed meaning. */
+ * one any engine knows.  Legacy names keep their seed meaning.  A mask of
+ * several for USEC:N (VP_DOM_LOCAL | VP_DOM_VMM): a timer without a VM, a
+ * vCPU sampling probe with one; test with &. */
 int vp_probe_domain(const char *probename);
 
 /* Built-in integer variables (registers and friends). */
@@ -78,7 +80,7 @@ enum vp_fn {
  * args: one letter per argument: 'i' integer, 's' string, 'S' string
  * variable (written), 'I' integer variable (written), 'f' format string
  * literal followed by any arguments, 'x' integer or string ("symbol").
- * Upper-case letters after '|' are optional. */
+ * Letters after '|' are optional arguments (either case). */
 typedef struct vp_builtin {
   const char *name;
   char ret;        /* 'i' integer, 's' string */
@@ -142,9 +144,14 @@ typedef struct vp_target {
   int (*reg)(void *self, int reg, uint64_t *val);
   /* Read n bytes of target memory; 0 ok, -1 fault (MemAccessError). */
   int (*read)(void *self, int model, uint64_t addr, void *buf, size_t n);
-  /* A target built-in (VP_FN_*): integer args in iargs, string args in
-   * sargs, in order of the signature.  Sets *iret or writes sret (at most
-   * VP_STR_MAX bytes with the NUL).  Returns 0 or -VP_EXC_*. */
+  /* A target built-in (VP_FN_*) with nargs arguments, by position: for
+   * argument i, a string (an 's', an 'x' given a string, or the current
+   * value of an 'S' variable) is sargs[i] with iargs[i] = 0, an integer is
+   * iargs[i] with sargs[i] = NULL.  Sets *iret, or writes sret (at most
+   * VP_STR_MAX bytes with the NUL): sret is the result of a string built-in
+   * (curprocname) and is copied into the 'S' variable of the others
+   * (getgueststr, gueststack...).  Returns 0 or -VP_EXC_* (the fire then
+   * raises that exception, "NAME failed"). */
   int (*call)(void *self, int fn, const uint64_t *iargs,
               const char *const *sargs, int nargs, uint64_t *iret,
               char *sret);
@@ -160,7 +167,9 @@ typedef struct vp_fire {
 
 /* Run one probe fire on thread th.  Returns VP_EXC_NONE, or the exception
  * that ended the fire (already reported, one line, on th's error stream).
- * Never blocks, never calls malloc: safe inside a probed process. */
+ * Never blocks, never calls malloc: safe inside a probed process.  Uses
+ * about 30 KiB of C stack.  TSC_HZ was measured when the image was loaded
+ * (vp_compile / vp_image_from_bytes, ~5 ms, only if the image uses it). */
 int vp_run(rt_thread *th, const vp_image *img, const vp_fire *fire);
 
 #endif
