@@ -5,6 +5,7 @@
 # here.
 
 CC      ?= cc
+.DEFAULT_GOAL := all
 BUILD   ?= build
 SAN     ?=
 O       := $(BUILD)/obj

@@ -220,12 +220,22 @@ fail:
   return NULL;
 }
 
+/* The name VP errors carry: the script itself when the program is one
+ * hand-written VP file (or standard input), else the generated program. */
+static const char *vp_source_name(const opts *o) {
+  int sources = o->nfiles + !!o->code + o->stdin_vp + !!o->trace;
+  if (sources != 1 || o->aggr_each_sec) return "<vp>";
+  if (o->stdin_vp) return "<stdin>";
+  if (o->nfiles == 1 && has_suffix(o->files[0], ".vp")) return o->files[0];
+  return "<vp>";
+}
+
 static vp_image *build_image(opts *o, const char *vptext, vp_limits *lim) {
   vp_limits_default(lim);
   lim->destructive = o->s.destructive;
   if (o->max_probes > 0) lim->max_probes = o->max_probes;
   vp_diag d = {{0}, {0}};
-  vp_image *img = vp_compile(vptext, strlen(vptext), "<vp>", lim, &d);
+  vp_image *img = vp_compile(vptext, strlen(vptext), vp_source_name(o), lim, &d);
   if (d.warning[0]) fprintf(stderr, "vprobe: %s\n", d.warning);
   if (!img) fprintf(stderr, "vprobe: %s\n", d.error);
   return img;
