@@ -27,7 +27,8 @@ include $(sort $(PARTS:%=src/%/build.mk))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 LIB     := $(BUILD)/lib/libvprobe.a
-TEST_C  := $(sort $(foreach p,$(PARTS),$(wildcard tests/$(p)/test_*.c)))
+# tests/sym belongs to no single part: symbols serve several engines.
+TEST_C  := $(sort $(foreach p,$(PARTS) sym,$(wildcard tests/$(p)/test_*.c)))
 TEST_BINS := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test demo san clean bench fuzz

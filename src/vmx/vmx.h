@@ -1,0 +1,52 @@
+/*
+ * vmx.h - the VMX engine, controller side: probe a running Linux process
+ * (vprobe -x PID) or one vprobe launches (vprobe ... -- CMD ARGS) by loading
+ * the program image into an agent inside it (src/vmx/proto.h is the
+ * contract with the agent).  This header is the whole interface of
+ * src/vmx/vmx*.c.
+ *
+ * Launch mode preloads the agent (LD_PRELOAD); its constructor connects
+ * back and waits for LOAD, so every DT_NEEDED library is mapped when probe
+ * points are resolved, and probes are placed before main runs.  Attach mode
+ * seizes the main thread with ptrace (the other threads keep running),
+ * calls dlopen and the agent's start function on it, and lets it go.
+ */
+#ifndef VMX_H
+#define VMX_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ctl/ctl.h"
+#include "sym/elfsym.h"
+#include "vmx/proto.h"
+
+/* Run the session's script in s->pid or a launched s->cmd.  Returns the
+ * exit status (launch mode: the command's, 128+signal if it was killed). */
+int vmx_run(ctl_session *s);
+/* -p [GLOB]: print the probe points of the process on s->out. */
+int vmx_list(ctl_session *s, const char *glob);
+/* -r: make a process that had an agent whole again; reports on err. */
+int vmx_reset(int pid, FILE *err);
+
+/* Probe points resolved in one process, and the tables that go with them
+ * into the shared region. */
+typedef struct vmx_plan {
+  vmx_point *pts;
+  uint32_t npts, ptcap;
+  vmx_sym *syms;
+  uint32_t nsyms;
+  char *str;         /* string table (name_off) */
+  uint32_t slen, scap;
+  int only_load;     /* nothing can fire after VMXLoad/VMXUnload */
+} vmx_plan;
+
+/* Resolve every VMX and target-free probe of img in process p into pl.
+ * 0, or -1 with the one-line reason (without "vprobe: ") in err. */
+int vmx_resolve(vmx_plan *pl, const vp_image *img, const esym_proc *p,
+                char *err, size_t cap);
+void vmx_plan_free(vmx_plan *pl);
+/* True if a module is one vprobe must never probe (the agent itself). */
+int vmx_mod_hidden(const esym_mod *m);
+
+#endif

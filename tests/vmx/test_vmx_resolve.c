@@ -1,0 +1,193 @@
+/* Probe names to points (src/vmx/vmx_resolve.c), resolved in this test
+ * program itself: kinds, addresses, expanded names, globs, aliases, the
+ * target-free probes, the errors, and the symbol table for vmxstack. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vmx/vmx.h"
+
+__attribute__((noinline)) int rtest_alpha(int x) { return x * 5 + 1; }
+__attribute__((noinline)) int rtest_beta(int x) { return x * 7 + 3; }
+__attribute__((noinline)) int rtest_gamma(int x) { return x * 11 + 5; }
+
+static esym_proc *proc;
+static char self[64];
+
+static vp_image *compile(const char *text) {
+  vp_limits lim;
+  vp_limits_default(&lim);
+  vp_diag d;
+  memset(&d, 0, sizeof d);
+  vp_image *img = vp_compile(text, strlen(text), "<test>", &lim, &d);
+  if (!img) fail_msg("%s", d.error);
+  return img;
+}
+
+/* Resolve text; 0 and the plan, or -1 and err. */
+static int resolve(const char *text, vmx_plan *pl, char *err) {
+  vp_image *img = compile(text);
+  int rc = vmx_resolve(pl, img, proc, err, 256);
+  vp_image_free(img);
+  return rc;
+}
+
+static const char *pname(const vmx_plan *pl, uint32_t i) {
+  return pl->str + pl->pts[i].name_off;
+}
+
+static void test_enter_exit(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256], want[128];
+  assert_int_equal(resolve("(vprobe VMX:ENTER:rtest_alpha (printf \"a\"))\n"
+                           "(vprobe VMX:EXIT:rtest_beta (printf \"b\"))\n",
+                           &pl, err), 0);
+  assert_int_equal(pl.npts, 2);
+  assert_int_equal(pl.pts[0].kind, VMX_PT_ENTER);
+  assert_int_equal(pl.pts[0].probe, 0);
+  assert_int_equal(pl.pts[0].addr, (uint64_t)(uintptr_t)&rtest_alpha);
+  snprintf(want, sizeof want, "VMX:ENTER:%s.rtest_alpha", self);
+  assert_string_equal(pname(&pl, 0), want);
+  assert_int_equal(pl.pts[1].kind, VMX_PT_EXIT);
+  assert_int_equal(pl.pts[1].probe, 1);
+  assert_int_equal(pl.pts[1].addr, (uint64_t)(uintptr_t)&rtest_beta);
+  assert_int_equal(pl.only_load, 0);
+  vmx_plan_free(&pl);
+}
+
+static void test_globs_and_modules(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256], text[256];
+  assert_int_equal(resolve("(vprobe VMX:ENTER:rtest_* (printf \"x\"))", &pl, err), 0);
+  assert_int_equal(pl.npts, 3);
+  for (uint32_t i = 1; i < pl.npts; i++) assert_true(pl.pts[i - 1].addr < pl.pts[i].addr);
+  vmx_plan_free(&pl);
+  /* module-qualified, with globs on both sides */
+  snprintf(text, sizeof text, "(vprobe VMX:ENTER:%s.rtest_g?mma (printf \"x\"))", self);
+  assert_int_equal(resolve(text, &pl, err), 0);
+  assert_int_equal(pl.npts, 1);
+  assert_int_equal(pl.pts[0].addr, (uint64_t)(uintptr_t)&rtest_gamma);
+  vmx_plan_free(&pl);
+  assert_int_equal(resolve("(vprobe VMX:ENTER:libc.getppi? (printf \"x\"))", &pl, err), 0);
+  assert_int_equal(pl.npts, 1);
+  assert_int_equal(pl.pts[0].addr, (uint64_t)(uintptr_t)&getppid);
+  assert_string_equal(pname(&pl, 0), "VMX:ENTER:libc.getppid");
+  vmx_plan_free(&pl);
+  /* aliases at one address give one point, under the public name */
+  assert_int_equal(resolve("(vprobe VMX:ENTER:libc.*nanosleep (printf \"x\"))", &pl, err), 0);
+  for (uint32_t i = 0; i < pl.npts; i++) {
+    assert_null(strstr(pname(&pl, i), "__"));
+    if (i) assert_true(pl.pts[i - 1].addr != pl.pts[i].addr);
+  }
+  vmx_plan_free(&pl);
+  /* a libc function is not in the test program */
+  snprintf(text, sizeof text, "(vprobe VMX:ENTER:%s.getppid (printf \"x\"))", self);
+  assert_int_equal(resolve(text, &pl, err), -1);
+}
+
+static void test_offset_addr(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256], text[256];
+  uint64_t a = (uint64_t)(uintptr_t)&rtest_alpha;
+  snprintf(text, sizeof text,
+           "(vprobe VMX:OFFSET:rtest_alpha:0x3 (printf \"x\"))\n"
+           "(vprobe VMX:0x%llx (printf \"y\"))", (unsigned long long)a);
+  assert_int_equal(resolve(text, &pl, err), 0);
+  assert_int_equal(pl.npts, 2);
+  assert_int_equal(pl.pts[0].kind, VMX_PT_OFFSET);
+  assert_int_equal(pl.pts[0].addr, a + 3);
+  assert_non_null(strstr(pname(&pl, 0), ".rtest_alpha:0x3"));
+  assert_int_equal(pl.pts[1].kind, VMX_PT_ADDR);
+  assert_int_equal(pl.pts[1].addr, a);
+  vmx_plan_free(&pl);
+  assert_int_equal(resolve("(vprobe VMX:OFFSET:rtest_alpha:0x100000 (printf \"x\"))", &pl, err), -1);
+  assert_non_null(strstr(err, "past the end of rtest_alpha"));
+  assert_int_equal(resolve("(vprobe VMX:0x10 (printf \"x\"))", &pl, err), -1);
+  assert_non_null(strstr(err, "not in any mapped object"));
+}
+
+static void test_timers(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256];
+  assert_int_equal(resolve("(vprobe VMXLoad (printf \"l\"))\n"
+                           "(vprobe VMXUnload (printf \"u\"))\n", &pl, err), 0);
+  assert_int_equal(pl.npts, 2);
+  assert_int_equal(pl.pts[0].kind, VMX_PT_TIMER);
+  assert_int_equal(pl.pts[0].addr, 0);
+  assert_int_equal(pl.pts[1].addr, UINT64_MAX);
+  assert_int_equal(pl.only_load, 1);
+  vmx_plan_free(&pl);
+  assert_int_equal(resolve("(vprobe VMX1Hz (printf \"1\"))\n"
+                           "(vprobe VMX10Hz (printf \"2\"))\n"
+                           "(vprobe USEC:250 (printf \"3\"))\n"
+                           "(vprobe VMX:PROFILE:7msec (printf \"4\"))\n", &pl, err), 0);
+  assert_int_equal(pl.npts, 4);
+  assert_int_equal(pl.pts[0].addr, 1000000000ull);
+  assert_int_equal(pl.pts[1].addr, 100000000ull);
+  assert_int_equal(pl.pts[2].addr, 250000ull);
+  assert_int_equal(pl.pts[3].kind, VMX_PT_PROFILE);
+  assert_int_equal(pl.pts[3].addr, 7000000ull);
+  assert_string_equal(pname(&pl, 3), "VMX:PROFILE:7msec");
+  assert_int_equal(pl.only_load, 0);
+  vmx_plan_free(&pl);
+}
+
+static void test_no_match(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256], want[128];
+  assert_int_equal(resolve("(vprobe VMX:ENTER:rtest_alpha (printf \"x\"))\n"
+                           "(vprobe VMX:ENTER:nosuch (printf \"x\"))", &pl, err), -1);
+  snprintf(want, sizeof want, "VMX:ENTER:nosuch: no function matches in process %d",
+           (int)getpid());
+  assert_string_equal(err, want);
+}
+
+static void test_syms(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256], want[128];
+  assert_int_equal(resolve("(vprobe VMXLoad (printf \"l\"))", &pl, err), 0);
+  assert_true(pl.nsyms > 1000); /* libc's at least */
+  int found = 0;
+  for (uint32_t i = 0; i < pl.nsyms; i++) {
+    if (i) assert_true(pl.syms[i - 1].addr < pl.syms[i].addr);
+    if (pl.syms[i].addr == (uint64_t)(uintptr_t)&rtest_beta) {
+      snprintf(want, sizeof want, "%s.rtest_beta", self);
+      assert_string_equal(pl.str + pl.syms[i].name_off, want);
+      found = 1;
+    }
+  }
+  assert_true(found);
+  vmx_plan_free(&pl);
+}
+
+int main(void) {
+  char err[256];
+  esym_modname(program_invocation_name, self, sizeof self);
+  proc = esym_open(getpid(), err, sizeof err);
+  if (!proc) {
+    printf("%s\n", err);
+    return 1;
+  }
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_enter_exit), cmocka_unit_test(test_globs_and_modules),
+    cmocka_unit_test(test_offset_addr), cmocka_unit_test(test_timers),
+    cmocka_unit_test(test_no_match),    cmocka_unit_test(test_syms),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  esym_close(proc);
+  return rc;
+}
