@@ -67,6 +67,9 @@ demo: deps all
 bench: all $(BENCH_BINS)
 	bench/run
 
+fuzz:
+	tools/build-fuzz
+
 clean:
 	rm -rf build build-san build-fuzz
 
@@ -79,4 +82,3 @@ BENCH_BINS := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: $(O)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
-bench: $(BENCH_BINS)

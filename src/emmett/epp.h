@@ -9,6 +9,22 @@
  *     #line N "FILE"
  * and the lexer takes positions from it.  Lines without macros keep their
  * columns.
+ *
+ * More precisely:
+ *  - The first output line is line 1 of `name`; each later line is the line
+ *    after the previous one unless a marker (starting in column 1) says
+ *    otherwise.  FILE is written with `\"` and `\\` escaped.  No other output
+ *    line starts with '#' in column 1.  Markers appear after an #include
+ *    (entering and leaving it), a skipped #if block and a #line.
+ *  - Directive lines and comment lines (`#`, white space, prose: the 2008
+ *    style) become empty lines.  `#word` for an unknown word is an error.
+ *  - Comments in code become spaces (so the lexer never sees one); a `//`
+ *    comment is dropped with the rest of its line.  Every output line ends
+ *    with '\n'.
+ *  - Includes are looked up beside the including file, then in each -I
+ *    directory in order, for both "FILE" and <FILE>; nesting is limited to
+ *    32.  Runaway expansion stops with an error (output over 16 MiB, macros
+ *    nested 256 deep).
  */
 #ifndef EPP_H
 #define EPP_H
