@@ -31,6 +31,14 @@ LIB     := $(BUILD)/lib/libvprobe.a
 TEST_C  := $(sort $(foreach p,$(PARTS) sym,$(wildcard tests/$(p)/test_*.c)))
 TEST_BINS := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
 
+# Benchmarks: bench/bench_*.c are programs (built by `make bench`),
+# bench/bench_*.sh scripts; bench/run runs them all and prints ratios.
+BENCH_C := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: $(O)/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
 .PHONY: all deps test demo san clean bench fuzz
 all: $(LIB) $(BINS:%=$(BUILD)/bin/%) $(TEST_BINS) $(EXTRA)
 
@@ -75,10 +83,3 @@ clean:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
-# Benchmarks: bench/bench_*.c are programs (built by `make bench`),
-# bench/bench_*.sh scripts; bench/run runs them all and prints ratios.
-BENCH_C := $(wildcard bench/bench_*.c)
-BENCH_BINS := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
-$(BUILD)/bench/%: $(O)/bench/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
