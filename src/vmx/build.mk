@@ -1,0 +1,39 @@
+# src/vmx: the VMX domain.  The controller side (src/vmx/vmx*.c, with the
+# ELF symbol reader src/sym/elf*.c) and the in-process modules tests link
+# directly (tramp, ustack) go into libvprobe.a.  The agent proper is a shared
+# library of its own, injected into probed processes: position-independent,
+# only vpagent_start exported, carrying its own copy of the VP interpreter
+# and runtime.
+LIB_SRC += $(filter-out src/vmx/agent%,$(wildcard src/vmx/*.c)) $(wildcard src/sym/elf*.c)
+
+AGENT_SRC := $(wildcard src/vmx/agent*.c src/vmx/tramp*.c src/vmx/ustack*.c \
+                        src/vp/*.c src/rt/*.c)
+AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
+# The agent goes into processes that are not built with sanitizers.
+AGENT_CFLAGS := $(filter-out -fsanitize%,$(CFLAGS)) -fPIC -fvisibility=hidden
+AGENT_LDFLAGS := $(filter-out -fsanitize%,$(LDFLAGS))
+comma := ,
+# Refuse undefined symbols once the interpreter and runtime exist.
+AGENT_DEFS := $(if $(wildcard src/vp/*.c),$(if $(wildcard src/rt/*.c),-Wl$(comma)-z$(comma)defs))
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/lib/libvpagent.so: $(AGENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_LDFLAGS) -shared $(AGENT_DEFS) -o $@ $(AGENT_OBJ) -lZydis -lpthread -ldl
+
+EXTRA += $(BUILD)/lib/libvpagent.so
+
+# Probe targets for the tests and the bench: small programs built with frame
+# pointers and symbols, in $(BUILD)/tests/vmx/targets/.
+VMX_TARGETS := $(patsubst tests/vmx/targets/%.c,$(BUILD)/tests/vmx/targets/%,\
+                 $(wildcard tests/vmx/targets/*.c))
+$(BUILD)/tests/vmx/targets/%: tests/vmx/targets/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
+
+EXTRA += $(VMX_TARGETS)
+
+-include $(shell find $(BUILD)/pic -name '*.d' 2>/dev/null)

@@ -1,0 +1,838 @@
+/*
+ * tramp.c - jump trampolines, int3 traps and the return trampoline (see
+ * tramp.h).
+ *
+ * A jump site: the first instructions covering at least 5 bytes at the probe
+ * point are replaced by `jmp rel32` to a trampoline allocated within +-2 GiB:
+ *
+ *   tramp: lea rsp,[rsp-128]      skip the red zone (OFFSET probes in leaves)
+ *          pushfq; push rax..r15; sub rsp,272; movdqu xmm0..15 -> frame
+ *          cld; frame.rip = addr; frame.rsp = rsp at the probe point
+ *          rdi = arg, rsi = frame; align rsp; call hook
+ *          restore everything
+ *   tail:  the displaced instructions, relocated; jmp addr+len
+ *
+ * The vector registers are saved because the hook runs C (and libc string
+ * functions use SSE/AVX).  At a function entry (ENTER and EXIT probes, the
+ * fast case) only xmm0-7 can be live (arguments), the flags and upper
+ * halves are dead by the ABI: movdqu of xmm0-7, no popfq.  At an inner
+ * point anything may be live: every xmm, the flags, and the whole extended
+ * state through XSAVE/XRSTOR (slower, but exact).
+ *
+ * A trap site: an int3 at the probe point; the SIGTRAP handler calls the
+ * hook with the registers of the signal frame and resumes at the tail (the
+ * one displaced instruction, relocated, then a jump back).
+ *
+ * Writing the jump while other threads run (the scheme Linux uses for its
+ * own text): int3 at the first byte, sync every core, wait 2 ms, write
+ * bytes 1..4, sync, write the jmp opcode, sync.  A thread reaching the
+ * point meanwhile traps, and the handler sends it through the tail, which
+ * runs the original instructions: it never sees a half-written jump.  The
+ * wait lets a thread that was running inside the displaced bytes leave
+ * them before they change.  Cores are synchronized with membarrier's
+ * SYNC_CORE command where the kernel has it.  Many sites are written
+ * together, so the syncs and the wait are paid once per load.  What this
+ * cannot cover is a thread descheduled *inside* the displaced bytes (on an
+ * instruction boundary after the first one) for the whole wait; stopping
+ * the world to check every thread's RIP costs more than we want at attach
+ * time, and function entries make that rare.  Unpatching is the same in
+ * reverse (no wait needed: no thread is inside a jump).
+ *
+ * Global state: the SIGTRAP and SIGSEGV handlers need to find the site table
+ * and the previous handlers; those are the only mutable globals, set once.
+ */
+#include "vmx/tramp.h"
+
+#include <Zydis/Zydis.h>
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define CHUNK (64 * 1024)
+#define MAXCHUNKS 256
+#define MAXDISP 16 /* displaced bytes at most: 4 instructions < 5 + 15 */
+#define NEAR ((int64_t)1 << 31)
+
+struct tramp_site {
+  uint64_t addr;
+  uint8_t orig[MAXDISP]; /* the original bytes */
+  uint8_t len;           /* displaced bytes */
+  uint8_t how;           /* TRAMP_JUMP, TRAMP_TRAP */
+  volatile uint8_t live; /* patched (the hook runs) */
+  uint8_t failed;        /* could not be written */
+  uint8_t jmp[5];        /* the jump written */
+  int prot;              /* of the page(s) */
+  uint8_t *tramp, *tail;
+  tramp_hook hook;
+  void *arg;
+};
+
+typedef struct chunk {
+  uint8_t *base;
+  size_t used;
+} chunk;
+
+struct tramp_set {
+  tramp_site *sites;
+  volatile int nsites; /* published with a release store */
+  int maxsites;
+  chunk chunks[MAXCHUNKS];
+  int nchunks;
+  ZydisDecoder dec;
+  int sync_core; /* membarrier SYNC_CORE registered */
+  uint32_t xsave; /* bytes of the XSAVE area (0: no XSAVE) */
+};
+
+static tramp_set *volatile trap_set;
+static struct sigaction prev_trap, prev_segv, prev_bus;
+static int guard_on;
+
+/* ---- code memory near the target ---- */
+
+static uint8_t *code_alloc(tramp_set *s, uint64_t near, size_t n) {
+  for (int i = 0; i < s->nchunks; i++) {
+    chunk *c = &s->chunks[i];
+    int64_t d = (int64_t)((uint64_t)c->base - near);
+    if (d > -NEAR + 2 * CHUNK && d < NEAR - 2 * CHUNK && c->used + n <= CHUNK) {
+      uint8_t *p = c->base + c->used;
+      c->used += (n + 15) & ~(size_t)15;
+      return p;
+    }
+  }
+  if (s->nchunks == MAXCHUNKS)
+    return NULL;
+  /* Probe for a free spot, nearest first, below and above the code. */
+  uint64_t base = near & ~(uint64_t)(CHUNK - 1);
+  for (uint64_t d = 1 << 20; d < (uint64_t)1 << 31; d += d < (1 << 26) ? 1 << 20 : 1 << 24) {
+    for (int dir = 0; dir < 2; dir++) {
+      uint64_t hint = dir ? base + d : base - d;
+      if (!dir && base < d)
+        continue;
+      void *p = mmap((void *)hint, CHUNK, PROT_READ | PROT_EXEC,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (p == MAP_FAILED)
+        continue;
+      if ((uint64_t)p != hint) { /* old kernel: hint not honoured */
+        munmap(p, CHUNK);
+        continue;
+      }
+      chunk *c = &s->chunks[s->nchunks++];
+      c->base = p;
+      c->used = (n + 15) & ~(size_t)15;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+static void sync_cores(tramp_set *s) {
+  if (s->sync_core)
+    syscall(SYS_membarrier, 32 /* PRIVATE_EXPEDITED_SYNC_CORE */, 0, 0);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The protection of the mapping holding addr, from /proc/self/maps. */
+static int page_prot(uint64_t addr) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int prot = PROT_READ | PROT_EXEC;
+  if (fd < 0)
+    return prot;
+  char buf[8192], line[512];
+  size_t ll = 0;
+  ssize_t n;
+  int done = 0;
+  while (!done && (n = read(fd, buf, sizeof buf)) > 0) {
+    for (ssize_t i = 0; i < n && !done; i++) {
+      if (buf[i] != '\n') {
+        if (ll < sizeof line - 1)
+          line[ll++] = buf[i];
+        continue;
+      }
+      line[ll] = 0;
+      ll = 0;
+      unsigned long lo, hi;
+      char perm[8];
+      if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) == 3 && addr >= lo && addr < hi) {
+        prot = (perm[0] == 'r' ? PROT_READ : 0) | (perm[1] == 'w' ? PROT_WRITE : 0) |
+               (perm[2] == 'x' ? PROT_EXEC : 0);
+        done = 1;
+      }
+    }
+  }
+  close(fd);
+  return prot;
+}
+
+/* Write code bytes: make the page(s) writable (keeping them executable:
+ * other threads run there), copy, put the protection back. */
+static int poke(uint64_t addr, const uint8_t *b, size_t n, int prot) {
+  uint64_t pg = addr & ~(uint64_t)4095, end = (addr + n + 4095) & ~(uint64_t)4095;
+  if (mprotect((void *)pg, end - pg, PROT_READ | PROT_WRITE | PROT_EXEC))
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    __atomic_store_n((uint8_t *)addr + i, b[i], __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  mprotect((void *)pg, end - pg, prot);
+  return 0;
+}
+
+/* ---- relocation ---- */
+
+static void put32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
+
+static int fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
+/* Copy the instruction at `from` (already decoded) to out, which will run
+ * at address `to`, fixing RIP-relative operands and relative branches.
+ * Returns the bytes written, or -1 if it cannot move. */
+static int reloc_one(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+                     uint64_t from, uint64_t to, uint8_t *out) {
+  const uint8_t *src = (const uint8_t *)from;
+  if (!(in->attributes & ZYDIS_ATTRIB_IS_RELATIVE)) {
+    memcpy(out, src, in->length);
+    return in->length;
+  }
+  if (in->raw.imm[0].is_relative) { /* branch or call */
+    uint64_t target = 0;
+    for (int i = 0; i < in->operand_count_visible; i++)
+      if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(in, &ops[i], from, &target)))
+        break;
+    if (!target)
+      return -1;
+    int n;
+    if (in->mnemonic == ZYDIS_MNEMONIC_CALL) {
+      out[0] = 0xe8, n = 5;
+    } else if (in->mnemonic == ZYDIS_MNEMONIC_JMP) {
+      out[0] = 0xe9, n = 5;
+    } else if (in->meta.category == ZYDIS_CATEGORY_COND_BR &&
+               in->mnemonic != ZYDIS_MNEMONIC_JRCXZ && in->mnemonic != ZYDIS_MNEMONIC_JECXZ &&
+               in->mnemonic != ZYDIS_MNEMONIC_JCXZ && in->mnemonic != ZYDIS_MNEMONIC_LOOP &&
+               in->mnemonic != ZYDIS_MNEMONIC_LOOPE && in->mnemonic != ZYDIS_MNEMONIC_LOOPNE) {
+      int cc = in->opcode_map == ZYDIS_OPCODE_MAP_0F ? in->opcode - 0x80 : in->opcode - 0x70;
+      if (cc < 0 || cc > 15)
+        return -1;
+      out[0] = 0x0f, out[1] = (uint8_t)(0x80 + cc), n = 6;
+    } else {
+      return -1;
+    }
+    int64_t rel = (int64_t)(target - (to + n));
+    if (!fits32(rel))
+      return -1;
+    put32(out + n - 4, (int32_t)rel);
+    return n;
+  }
+  /* RIP-relative memory operand: keep the instruction, move the disp32. */
+  if (in->raw.disp.size != 32)
+    return -1;
+  int64_t disp = 0;
+  memcpy(&disp, src + in->raw.disp.offset, 4);
+  disp = (int32_t)disp;
+  uint64_t target = from + in->length + disp;
+  int64_t nd = (int64_t)(target - (to + in->length));
+  if (!fits32(nd))
+    return -1;
+  memcpy(out, src, in->length);
+  put32(out + in->raw.disp.offset, (int32_t)nd);
+  return in->length;
+}
+
+static int decode(tramp_set *s, uint64_t at, ZydisDecodedInstruction *in,
+                  ZydisDecodedOperand *ops) {
+  return ZYAN_SUCCESS(ZydisDecoderDecodeFull(&s->dec, (const void *)at, 15, in, ops)) ? 0 : -1;
+}
+
+static int ends_flow(const ZydisDecodedInstruction *in) {
+  return in->meta.category == ZYDIS_CATEGORY_RET ||
+         in->meta.category == ZYDIS_CATEGORY_UNCOND_BR || in->mnemonic == ZYDIS_MNEMONIC_INT3 ||
+         in->mnemonic == ZYDIS_MNEMONIC_UD2 || in->mnemonic == ZYDIS_MNEMONIC_HLT;
+}
+
+/* Does a relative branch in [lo, hi) land strictly inside (addr, addr+len)? */
+static int branch_into(tramp_set *s, uint64_t lo, uint64_t hi, uint64_t addr, int len) {
+  if (!lo || hi <= lo || hi - lo > (1 << 20))
+    return 0;
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  for (uint64_t p = lo; p < hi;) {
+    size_t room = hi - p;
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&s->dec, (const void *)p, room < 15 ? room : 15,
+                                             &in, ops))) {
+      p++;
+      continue;
+    }
+    if (in.raw.imm[0].is_relative) {
+      uint64_t t = 0;
+      for (int i = 0; i < in.operand_count_visible; i++)
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+            ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &ops[i], p, &t)))
+          break;
+      if (t > addr && t < addr + (uint64_t)len)
+        return 1;
+    }
+    p += in.length;
+  }
+  return 0;
+}
+
+/* ---- trampoline code ---- */
+
+typedef struct emit {
+  uint8_t *p;
+} emit;
+
+static void b(emit *e, int n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  for (int i = 0; i < n; i++)
+    *e->p++ = (uint8_t)va_arg(ap, int);
+  va_end(ap);
+}
+static void u32(emit *e, uint32_t v) { memcpy(e->p, &v, 4), e->p += 4; }
+static void u64(emit *e, uint64_t v) { memcpy(e->p, &v, 8), e->p += 8; }
+
+#define XMMAREA 272 /* rip, rsp, 16 xmm */
+#define GPRAREA 128 /* 15 registers and rflags */
+
+/* pushfq, push every GPR, room for rip/rsp, save xmm, cld.  At a
+ * function entry only xmm0-7 can be live (arguments) and DF is clear. */
+static void emit_save(emit *e, int entry) {
+  b(e, 1, 0x9c);
+  static const uint8_t pushes[] = {0x50, 0x53, 0x51, 0x52, 0x56, 0x57, 0x55}; /* rax..rbp */
+  for (size_t i = 0; i < sizeof pushes; i++)
+    b(e, 1, pushes[i]);
+  for (int r = 0; r < 8; r++)
+    b(e, 2, 0x41, 0x50 + r); /* r8..r15 */
+  b(e, 3, 0x48, 0x81, 0xec), u32(e, XMMAREA);
+  for (int x = 0; x < (entry ? 8 : 16); x++) { /* movdqu [rsp+16+16x], xmmx */
+    b(e, 1, 0xf3);
+    if (x >= 8)
+      b(e, 1, 0x44);
+    b(e, 4, 0x0f, 0x7f, 0x84 | (x & 7) << 3, 0x24), u32(e, 16 + 16 * x);
+  }
+  if (!entry)
+    b(e, 1, 0xfc);
+}
+
+/* Inside a function (not at an entry) any vector state may be live,
+ * upper halves and AVX-512 included, and the hook's C (libc's string
+ * functions) may change it: all of it is saved with XSAVE below the frame,
+ * which r12 then points to. */
+static void emit_xsave(emit *e, uint32_t size) {
+  b(e, 3, 0x49, 0x89, 0xe4);                   /* mov r12, rsp */
+  b(e, 3, 0x48, 0x81, 0xec), u32(e, size + 64); /* sub rsp, size+64 */
+  b(e, 4, 0x48, 0x83, 0xe4, 0xc0);             /* and rsp, -64 */
+  b(e, 2, 0x31, 0xc0);                         /* xor eax, eax */
+  for (int k = 0; k < 8; k++)                  /* zero the XSAVE header */
+    b(e, 4, 0x48, 0x89, 0x84, 0x24), u32(e, 512 + 8 * k);
+  b(e, 5, 0xb8, 0xff, 0xff, 0xff, 0xff);       /* mov eax, -1 */
+  b(e, 5, 0xba, 0xff, 0xff, 0xff, 0xff);       /* mov edx, -1 */
+  b(e, 4, 0x0f, 0xae, 0x24, 0x24);             /* xsave [rsp] */
+}
+
+static void emit_xrstor(emit *e) {
+  b(e, 5, 0xb8, 0xff, 0xff, 0xff, 0xff); /* mov eax, -1 */
+  b(e, 5, 0xba, 0xff, 0xff, 0xff, 0xff); /* mov edx, -1 */
+  b(e, 4, 0x0f, 0xae, 0x2c, 0x24);       /* xrstor [rsp] */
+  b(e, 3, 0x4c, 0x89, 0xe4);             /* mov rsp, r12 */
+}
+
+/* frame in rsi (rsp, or r12 after emit_xsave), call hook(arg, frame) on an
+ * aligned stack; rbx keeps rsp. */
+static void emit_call(emit *e, uint64_t hook, uint64_t arg, int frame_r12) {
+  if (frame_r12)
+    b(e, 3, 0x4c, 0x89, 0xe6);     /* mov rsi, r12 */
+  else
+    b(e, 3, 0x48, 0x89, 0xe6);     /* mov rsi, rsp */
+  b(e, 2, 0x48, 0xbf), u64(e, arg); /* movabs rdi, arg */
+  b(e, 3, 0x48, 0x89, 0xe3);       /* mov rbx, rsp */
+  b(e, 4, 0x48, 0x83, 0xe4, 0xf0); /* and rsp, -16 */
+  b(e, 2, 0x48, 0xb8), u64(e, hook); /* movabs rax, hook */
+  b(e, 2, 0xff, 0xd0);             /* call rax */
+  b(e, 3, 0x48, 0x89, 0xdc);       /* mov rsp, rbx */
+}
+
+/* The reverse.  At a function entry the flags are dead (the ABI keeps
+ * none across a call), so the slow popfq is skipped. */
+static void emit_restore(emit *e, int entry) {
+  for (int x = 0; x < (entry ? 8 : 16); x++) { /* movdqu xmmx, [rsp+16+16x] */
+    b(e, 1, 0xf3);
+    if (x >= 8)
+      b(e, 1, 0x44);
+    b(e, 4, 0x0f, 0x6f, 0x84 | (x & 7) << 3, 0x24), u32(e, 16 + 16 * x);
+  }
+  b(e, 3, 0x48, 0x81, 0xc4), u32(e, XMMAREA);
+  for (int r = 7; r >= 0; r--)
+    b(e, 2, 0x41, 0x58 + r);
+  static const uint8_t pops[] = {0x5d, 0x5f, 0x5e, 0x5a, 0x59, 0x5b, 0x58};
+  for (size_t i = 0; i < sizeof pops; i++)
+    b(e, 1, pops[i]);
+  if (entry)
+    b(e, 5, 0x48, 0x8d, 0x64, 0x24, 0x08); /* lea rsp,[rsp+8] */
+  else
+    b(e, 1, 0x9d);
+}
+
+/* mov rax, imm; mov [rsp], rax; lea rax, [rsp+off]; mov [rsp+8], rax */
+static void emit_riprsp(emit *e, uint64_t rip, uint32_t off) {
+  b(e, 2, 0x48, 0xb8), u64(e, rip);
+  b(e, 4, 0x48, 0x89, 0x04, 0x24);
+  b(e, 4, 0x48, 0x8d, 0x84, 0x24), u32(e, off);
+  b(e, 5, 0x48, 0x89, 0x44, 0x24, 0x08);
+}
+
+static int emit_jmp(emit *e, uint64_t to) {
+  int64_t rel = (int64_t)(to - ((uint64_t)e->p + 5));
+  if (!fits32(rel))
+    return -1;
+  b(e, 1, 0xe9), u32(e, (uint32_t)(int32_t)rel);
+  return 0;
+}
+
+/* The tail: the displaced instructions relocated, then jmp addr+len. */
+static int emit_tail(tramp_set *s, emit *e, uint64_t addr, int len) {
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  for (int off = 0; off < len;) {
+    if (decode(s, addr + off, &in, ops))
+      return -1;
+    int n = reloc_one(&in, ops, addr + off, (uint64_t)e->p, e->p);
+    if (n < 0)
+      return -1;
+    e->p += n;
+    off += in.length;
+  }
+  return emit_jmp(e, addr + len);
+}
+
+/* ---- the SIGTRAP handler ---- */
+
+/* The live site at addr, else the latest one that was there (a late trap
+ * after unpatch), else NULL. */
+static tramp_site *find_site(tramp_set *s, uint64_t addr) {
+  int n = __atomic_load_n(&s->nsites, __ATOMIC_ACQUIRE);
+  tramp_site *dead = NULL;
+  for (int i = 0; i < n; i++)
+    if (s->sites[i].addr == addr) {
+      if (s->sites[i].live)
+        return &s->sites[i];
+      dead = &s->sites[i];
+    }
+  return dead;
+}
+
+void tramp_frame_from_uc(tramp_frame *f, const void *ucv) {
+  const greg_t *g = ((const ucontext_t *)ucv)->uc_mcontext.gregs;
+  f->rip = g[REG_RIP], f->rsp = g[REG_RSP], f->rflags = g[REG_EFL];
+  f->rax = g[REG_RAX], f->rbx = g[REG_RBX], f->rcx = g[REG_RCX], f->rdx = g[REG_RDX];
+  f->rsi = g[REG_RSI], f->rdi = g[REG_RDI], f->rbp = g[REG_RBP];
+  f->r8 = g[REG_R8], f->r9 = g[REG_R9], f->r10 = g[REG_R10], f->r11 = g[REG_R11];
+  f->r12 = g[REG_R12], f->r13 = g[REG_R13], f->r14 = g[REG_R14], f->r15 = g[REG_R15];
+}
+
+/* Hand a signal that is not ours to whoever had it before. */
+static void chain(const struct sigaction *prev, int sig, siginfo_t *si, void *uc, int refaults) {
+  if (prev->sa_flags & SA_SIGINFO) {
+    if (prev->sa_sigaction)
+      prev->sa_sigaction(sig, si, uc);
+    return;
+  }
+  if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+    return;
+  }
+  /* Default action: restore it; a fault re-executes and dies as it would
+   * have, a trap (already past the int3) is raised again. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(sig, &dfl, NULL);
+  if (!refaults)
+    raise(sig);
+}
+
+static void trap_handler(int sig, siginfo_t *si, void *ucv) {
+  ucontext_t *uc = ucv;
+  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
+  tramp_set *s = trap_set;
+  tramp_site *site = s ? find_site(s, rip - 1) : NULL;
+  if (!site) {
+    chain(&prev_trap, sig, si, ucv, 0);
+    return;
+  }
+  if (site->live && site->how == TRAMP_TRAP) {
+    tramp_frame f;
+    tramp_frame_from_uc(&f, ucv);
+    f.rip = site->addr;
+    site->hook(site->arg, &f);
+  }
+  /* Mid-patch or a jump/trap in place: run the original instructions from
+   * the tail.  Already restored: run them in place. */
+  uint8_t first = __atomic_load_n((uint8_t *)site->addr, __ATOMIC_RELAXED);
+  uc->uc_mcontext.gregs[REG_RIP] = first == site->orig[0] ? site->addr : (uint64_t)site->tail;
+}
+
+/* ---- public ---- */
+
+tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
+  tramp_set *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, cap, "out of memory");
+    return NULL;
+  }
+  s->maxsites = maxsites;
+  s->sites = mmap(NULL, sizeof(tramp_site) * (size_t)maxsites, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (s->sites == MAP_FAILED) {
+    free(s);
+    snprintf(err, cap, "mmap: %s", strerror(errno));
+    return NULL;
+  }
+  ZydisDecoderInit(&s->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  s->sync_core = syscall(SYS_membarrier, 64 /* REGISTER_..._SYNC_CORE */, 0, 0) == 0;
+  unsigned a, bx, c, d;
+  if (__get_cpuid(1, &a, &bx, &c, &d) && (c & (1u << 27)) && /* OSXSAVE */
+      __get_cpuid_count(0xd, 0, &a, &bx, &c, &d) && bx >= 576 && bx < 65536)
+    s->xsave = bx;
+  /* The trap handler is installed once per process and kept: a late int3
+   * hit after unpatch must still find its way. */
+  if (!__atomic_exchange_n(&trap_set, s, __ATOMIC_SEQ_CST)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = trap_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old;
+    sigaction(SIGTRAP, &sa, &old);
+    if (old.sa_sigaction != trap_handler)
+      prev_trap = old;
+  }
+  return s;
+}
+
+int tramp_site_how(const tramp_site *site) {
+  return site->failed ? TRAMP_FAILED : site->how;
+}
+
+/* Choose how many bytes to displace for a jump: whole instructions, >= 5,
+ * not running past the function or past an instruction ending the flow. */
+static int jump_len(tramp_set *s, uint64_t addr, uint64_t fn_hi) {
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  int len = 0;
+  while (len < 5) {
+    if (decode(s, addr + len, &in, ops))
+      return -1;
+    len += in.length;
+    if (len < 5 && ends_flow(&in))
+      return -1;
+  }
+  if (len > MAXDISP || (fn_hi && addr + len > fn_hi))
+    return -1;
+  return len;
+}
+
+static int build_jump(tramp_set *s, tramp_site *t, uint64_t fn_lo, uint64_t fn_hi, int entry) {
+  int len = jump_len(s, t->addr, fn_hi);
+  if (len < 0 || branch_into(s, fn_lo, fn_hi, t->addr, len))
+    return -1;
+  uint8_t *code = code_alloc(s, t->addr, 1024);
+  if (!code)
+    return -1;
+  uint8_t buf[1024];
+  emit e = {buf};
+  b(&e, 8, 0x48, 0x8d, 0xa4, 0x24, 0x80, 0xff, 0xff, 0xff); /* lea rsp,[rsp-128] */
+  emit_save(&e, entry);
+  emit_riprsp(&e, t->addr, XMMAREA + GPRAREA + 128);
+  int xs = !entry && s->xsave;
+  if (xs)
+    emit_xsave(&e, s->xsave);
+  emit_call(&e, (uint64_t)t->hook, (uint64_t)t->arg, xs);
+  if (xs)
+    emit_xrstor(&e);
+  emit_restore(&e, entry);
+  b(&e, 8, 0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00); /* lea rsp,[rsp+128] */
+  /* Relocation fixes depend on where the bytes end up: the tail is
+   * emitted in place (the chunk made writable for the moment). */
+  size_t head = (size_t)(e.p - buf);
+  uint64_t pg = (uint64_t)code & ~(uint64_t)4095;
+  uint64_t end = ((uint64_t)code + 1024 + 4095) & ~(uint64_t)4095;
+  if (mprotect((void *)pg, end - pg, PROT_READ | PROT_WRITE | PROT_EXEC))
+    return -1;
+  memcpy(code, buf, head);
+  emit re = {code + head};
+  int rc = emit_tail(s, &re, t->addr, len);
+  mprotect((void *)pg, end - pg, PROT_READ | PROT_EXEC);
+  if (rc)
+    return -1;
+  t->len = (uint8_t)len;
+  t->tramp = code;
+  t->tail = code + head;
+  t->how = TRAMP_JUMP;
+  return 0;
+}
+
+static int build_trap(tramp_set *s, tramp_site *t) {
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  if (decode(s, t->addr, &in, ops))
+    return -1;
+  uint8_t *code = code_alloc(s, t->addr, 64);
+  if (!code)
+    return -1;
+  uint64_t pg = (uint64_t)code & ~(uint64_t)4095;
+  uint64_t end = ((uint64_t)code + 64 + 4095) & ~(uint64_t)4095;
+  if (mprotect((void *)pg, end - pg, PROT_READ | PROT_WRITE | PROT_EXEC))
+    return -1;
+  emit e = {code};
+  int rc = emit_tail(s, &e, t->addr, in.length);
+  mprotect((void *)pg, end - pg, PROT_READ | PROT_EXEC);
+  if (rc)
+    return -1;
+  t->len = in.length;
+  t->tail = code;
+  t->how = TRAMP_TRAP;
+  return 0;
+}
+
+tramp_site *tramp_prepare(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t fn_hi,
+                          int flags, tramp_hook hook, void *arg, char *err, size_t cap) {
+  tramp_site *old = find_site(s, addr);
+  if (old && old->live) {
+    snprintf(err, cap, "0x%llx: already patched", (unsigned long long)addr);
+    return NULL;
+  }
+  if (!old && s->nsites == s->maxsites) {
+    snprintf(err, cap, "too many probe points");
+    return NULL;
+  }
+  int prot = page_prot(addr);
+  if (!(prot & PROT_EXEC)) {
+    snprintf(err, cap, "0x%llx: not in executable memory", (unsigned long long)addr);
+    return NULL;
+  }
+  tramp_site nt;
+  memset(&nt, 0, sizeof nt);
+  nt.addr = addr, nt.hook = hook, nt.arg = arg, nt.prot = prot;
+  memcpy(nt.orig, (const void *)addr, MAXDISP);
+  int entry = (flags & TRAMP_ENTRY) || (fn_lo && fn_lo == addr);
+  if (((flags & TRAMP_FORCE_TRAP) || build_jump(s, &nt, fn_lo, fn_hi, entry)) &&
+      build_trap(s, &nt)) {
+    snprintf(err, cap, "0x%llx: instruction cannot be relocated", (unsigned long long)addr);
+    return NULL;
+  }
+  if (old) { /* an earlier load's site here: its slot serves again */
+    *old = nt;
+    return old;
+  }
+  tramp_site *t = &s->sites[s->nsites];
+  *t = nt;
+  /* Published (not live yet) before any int3 can point at it. */
+  __atomic_store_n(&s->nsites, s->nsites + 1, __ATOMIC_RELEASE);
+  return t;
+}
+
+/* All sites together, so the slow steps (syncing every core, waiting) are
+ * paid once: int3 everywhere; sync; wait a moment, so that a thread that
+ * was running inside the displaced bytes has run out of them (new arrivals
+ * trap and go round through the tail); the jumps' last 4 bytes; sync; the
+ * jmp opcodes; sync. */
+int tramp_commit(tramp_set *s, tramp_site *const *sites, int n) {
+  static const uint8_t int3 = 0xcc;
+  int jumps = 0, ok = 0;
+  for (int i = 0; i < n; i++) {
+    tramp_site *t = sites[i];
+    t->live = 1;
+    if (poke(t->addr, &int3, 1, t->prot)) {
+      t->live = 0, t->failed = 1;
+      continue;
+    }
+    jumps += t->how == TRAMP_JUMP;
+    ok++;
+  }
+  sync_cores(s);
+  if (!jumps)
+    return ok;
+  usleep(2000);
+  for (int i = 0; i < n; i++) {
+    tramp_site *t = sites[i];
+    if (!t->live || t->how != TRAMP_JUMP)
+      continue;
+    put32(t->jmp + 1, (int32_t)((int64_t)((uint64_t)t->tramp - (t->addr + 5))));
+    t->jmp[0] = 0xe9;
+    poke(t->addr + 1, t->jmp + 1, 4, t->prot);
+  }
+  sync_cores(s);
+  for (int i = 0; i < n; i++)
+    if (sites[i]->live && sites[i]->how == TRAMP_JUMP)
+      poke(sites[i]->addr, sites[i]->jmp, 1, sites[i]->prot);
+  sync_cores(s);
+  return ok;
+}
+
+tramp_site *tramp_patch(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t fn_hi,
+                        int flags, tramp_hook hook, void *arg, char *err, size_t cap) {
+  tramp_site *t = tramp_prepare(s, addr, fn_lo, fn_hi, flags, hook, arg, err, cap);
+  if (t && tramp_commit(s, &t, 1) != 1) {
+    snprintf(err, cap, "mprotect 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+    return NULL;
+  }
+  return t;
+}
+
+/* The reverse, also batched: a thread hitting an int3 meanwhile is sent
+ * through the tail, and once the first byte is back it runs in place. */
+void tramp_unpatch_many(tramp_set *s, tramp_site *const *sites, int n) {
+  static const uint8_t int3 = 0xcc;
+  int jumps = 0;
+  for (int i = 0; i < n; i++)
+    if (sites[i] && sites[i]->live && sites[i]->how == TRAMP_JUMP) {
+      poke(sites[i]->addr, &int3, 1, sites[i]->prot);
+      jumps++;
+    }
+  if (jumps) {
+    sync_cores(s);
+    for (int i = 0; i < n; i++)
+      if (sites[i] && sites[i]->live && sites[i]->how == TRAMP_JUMP)
+        poke(sites[i]->addr + 1, sites[i]->orig + 1, 4, sites[i]->prot);
+    sync_cores(s);
+  }
+  for (int i = 0; i < n; i++)
+    if (sites[i] && sites[i]->live)
+      poke(sites[i]->addr, sites[i]->orig, 1, sites[i]->prot);
+  sync_cores(s);
+  for (int i = 0; i < n; i++)
+    if (sites[i])
+      sites[i]->live = 0;
+}
+
+void tramp_unpatch(tramp_set *s, tramp_site *t) { tramp_unpatch_many(s, &t, 1); }
+
+void tramp_unpatch_all_quiet(tramp_set *s) {
+  for (int i = 0; i < s->nsites; i++) {
+    tramp_site *t = &s->sites[i];
+    if (!t->live)
+      continue;
+    poke(t->addr, t->orig, t->how == TRAMP_JUMP ? 5 : 1, t->prot);
+    t->live = 0;
+  }
+}
+
+uint64_t tramp_ret_stub(tramp_set *s, tramp_ret_hook hook, void *arg) {
+  uint8_t buf[1024];
+  emit e = {buf};
+  b(&e, 4, 0x48, 0x83, 0xec, 0x08); /* sub rsp,8: the slot `ret` will use */
+  /* At a return only rax/rdx and xmm0/1 carry values and no flags are
+   * live: the entry-style save will do. */
+  emit_save(&e, 1);
+  emit_riprsp(&e, 0, XMMAREA + GPRAREA + 8);
+  emit_call(&e, (uint64_t)hook, (uint64_t)arg, 0);
+  b(&e, 4, 0x48, 0x89, 0x84, 0x24), u32(&e, XMMAREA + GPRAREA); /* mov [slot], rax */
+  emit_restore(&e, 1);
+  /* Not `ret`: the return stack predictor is off by one here (the
+   * function's own `ret` came to us), an indirect jump predicts better.
+   * [rsp-8] is safe from signal frames, which skip the red zone. */
+  b(&e, 5, 0x48, 0x8d, 0x64, 0x24, 0x08); /* lea rsp,[rsp+8] */
+  b(&e, 4, 0xff, 0x64, 0x24, 0xf8);       /* jmp [rsp-8] */
+  size_t n = (size_t)(e.p - buf);
+  /* Anywhere will do; near some code keeps it in the chunk list. */
+  uint8_t *code = code_alloc(s, (uint64_t)(void *)tramp_ret_stub, n);
+  if (!code)
+    return 0;
+  uint64_t pg = (uint64_t)code & ~(uint64_t)4095;
+  uint64_t end = ((uint64_t)code + n + 4095) & ~(uint64_t)4095;
+  if (mprotect((void *)pg, end - pg, PROT_READ | PROT_WRITE | PROT_EXEC))
+    return 0;
+  memcpy(code, buf, n);
+  mprotect((void *)pg, end - pg, PROT_READ | PROT_EXEC);
+  return (uint64_t)code;
+}
+
+/* ---- guarded reads ---- */
+
+/* tramp_copy(dst, src, n) -> 0, or -1 through tramp_copy_fault when the
+ * SIGSEGV/SIGBUS handler finds a fault between tramp_copy_lo and _hi. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl tramp_copy\n.hidden tramp_copy\n.type tramp_copy,@function\n"
+        ".globl tramp_copy_lo\n.hidden tramp_copy_lo\n"
+        ".globl tramp_copy_hi\n.hidden tramp_copy_hi\n"
+        ".globl tramp_copy_fault\n.hidden tramp_copy_fault\n"
+        "tramp_copy:\n"
+        "  xor %eax,%eax\n"
+        "tramp_copy_lo:\n"
+        "  cmp $8,%rdx\n"
+        "  jb 2f\n"
+        "1: mov (%rsi),%rcx\n"
+        "  mov %rcx,(%rdi)\n"
+        "  add $8,%rsi\n  add $8,%rdi\n  sub $8,%rdx\n"
+        "  cmp $8,%rdx\n"
+        "  jae 1b\n"
+        "2: test %rdx,%rdx\n"
+        "  jz 4f\n"
+        "3: movb (%rsi),%cl\n"
+        "  movb %cl,(%rdi)\n"
+        "  inc %rsi\n  inc %rdi\n  dec %rdx\n"
+        "  jnz 3b\n"
+        "4: ret\n"
+        "tramp_copy_hi:\n"
+        "tramp_copy_fault:\n"
+        "  mov $-1,%eax\n"
+        "  ret\n"
+        ".size tramp_copy,.-tramp_copy\n");
+int tramp_copy(void *dst, const void *src, size_t n);
+extern const char tramp_copy_lo[], tramp_copy_hi[], tramp_copy_fault[];
+
+static void segv_handler(int sig, siginfo_t *si, void *ucv) {
+  ucontext_t *uc = ucv;
+  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
+  if (rip >= (uint64_t)tramp_copy_lo && rip < (uint64_t)tramp_copy_hi) {
+    uc->uc_mcontext.gregs[REG_RIP] = (uint64_t)tramp_copy_fault;
+    return;
+  }
+  chain(sig == SIGBUS ? &prev_bus : &prev_segv, sig, si, ucv, 1);
+}
+
+int tramp_guard_install(void) {
+  if (__atomic_exchange_n(&guard_on, 1, __ATOMIC_SEQ_CST))
+    return 0;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = segv_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, &prev_segv) || sigaction(SIGBUS, &sa, &prev_bus))
+    return -1;
+  return 0;
+}
+
+void tramp_guard_remove(void) {
+  if (!tramp_guard_ok())
+    return;
+  sigaction(SIGSEGV, &prev_segv, NULL);
+  sigaction(SIGBUS, &prev_bus, NULL);
+  __atomic_store_n(&guard_on, 0, __ATOMIC_SEQ_CST);
+}
+
+int tramp_guard_ok(void) {
+  struct sigaction cur;
+  return guard_on && sigaction(SIGSEGV, NULL, &cur) == 0 &&
+         (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == segv_handler;
+}
+
+int tramp_read(void *dst, uint64_t src, size_t n, int guarded) {
+  if (guarded)
+    return tramp_copy(dst, (const void *)src, n);
+  struct iovec l = {dst, n}, r = {(void *)src, n};
+  return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -1;
+}
