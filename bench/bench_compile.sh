@@ -31,5 +31,5 @@ best() { # command...: best wall time in ms of 5 runs
   echo $b
 }
 e=$(best "$VPROBE_BUILD/bin/emmett" -o "$tmp/big.vp" "$tmp/big.emt")
-v=$(best "$VPROBE_BUILD/bin/vprobe" --max-probes=1000 -g "$tmp/big.emt")
+v=$(best "$VPROBE_BUILD/bin/vprobe" --max-probes=1000 --max-code=1000000 -g "$tmp/big.emt")
 echo "compile: $lines-line script: emmett ${e} ms, emmett+verify+image ${v} ms ($(( lines * 1000 / (v > 0 ? v : 1) )) lines/s)"

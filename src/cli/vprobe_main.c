@@ -32,6 +32,7 @@ typedef struct opts {
   int reset;             /* -r */
   int kernel;            /* -k */
   int max_probes;
+  long max_code;
   const char *out, *err, *bin;
   ctl_session s;
 } opts;
@@ -57,7 +58,8 @@ static int usage(void) {
       "  -t [MOD.]FUN[:NARGS]  trace calls of FUN\n"
       "  -o FILE  -e FILE  -b FILE   output, error and binary streams\n"
       "  -D NAME[=VAL]  -I DIR       as for emmett\n"
-      "  --destructive  allow fault-injection built-ins   --version\n",
+      "  --destructive  allow fault-injection built-ins   --version\n"
+      "  --max-probes=N  --max-code=BYTES   verifier limits (32, 65536)\n",
       stderr);
   return 2;
 }
@@ -98,6 +100,10 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (!strcmp(a, "--destructive")) { o->s.destructive = 1; continue; }
     if (!strncmp(a, "--max-probes=", 13)) {
       o->max_probes = atoi(a + 13);
+      continue;
+    }
+    if (!strncmp(a, "--max-code=", 11)) {
+      o->max_code = atol(a + 11);
       continue;
     }
     if (a[0] != '-' || !a[1]) {
@@ -234,6 +240,7 @@ static vp_image *build_image(opts *o, const char *vptext, vp_limits *lim) {
   vp_limits_default(lim);
   lim->destructive = o->s.destructive;
   if (o->max_probes > 0) lim->max_probes = o->max_probes;
+  if (o->max_code > 0) lim->max_code = (size_t)o->max_code;
   vp_diag d = {{0}, {0}};
   vp_image *img = vp_compile(vptext, strlen(vptext), vp_source_name(o), lim, &d);
   if (d.warning[0]) fprintf(stderr, "vprobe: %s\n", d.warning);
