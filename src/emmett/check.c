@@ -5,8 +5,18 @@
 
 #include "vp/vp.h"
 
+/* One copy of a function with bag/aggr parameters, for one argument tuple. */
+typedef struct spec spec;
+struct spec {
+  ast_node *fn;      /* the copy (N_FUNC), checked after the program */
+  ast_node *generic; /* the function it copies */
+  spec *next;        /* in creation order */
+};
+
 typedef struct K {
   ast_ctx *c;
+  ast_map *specs;         /* "f\nbag1\naggr2" -> spec */
+  spec *sfirst, **stail;
   ast_map *gmap;          /* globals and functions */
   chk_sym *gfirst, **gtail;
   chk_sym *scope;         /* innermost local first */
@@ -67,7 +77,7 @@ static ty_type *strval(K *k, ast_node *n) {
 
 static chk_sym *lookup(K *k, const char *name) {
   for (chk_sym *s = k->scope; s; s = s->next)
-    if (!strcmp(s->name, name)) return s;
+    if (!strcmp(s->name, name)) return s->alias ? s->alias : s;
   return ast_map_get(k->gmap, name);
 }
 
@@ -285,10 +295,100 @@ static ty_type *call_builtin(K *k, ast_node *n, const vp_builtin *b) {
   return b->ret == 's' ? &ty_string : &ty_int;
 }
 
+static int is_container(const ty_type *t) { return t->kind == TY_AGGR || t->kind == TY_BAG; }
+
+/* A fresh, unchecked copy of a statement or expression list. */
+static ast_node *copy_tree(ast_ctx *c, const ast_node *n) {
+  ast_node *head = NULL, **tail = &head;
+  for (; n; n = n->next) {
+    ast_node *m = ast_alloc(c, sizeof *m);
+    *m = *n;
+    m->a = copy_tree(c, n->a);
+    m->b = copy_tree(c, n->b);
+    m->c = copy_tree(c, n->c);
+    m->d = copy_tree(c, n->d);
+    m->next = NULL;
+    *tail = m;
+    tail = &m->next;
+  }
+  return head;
+}
+
+/* The global bag or aggregate an argument names (through the parameters of
+ * the copy being checked). */
+static chk_sym *container_arg(K *k, ast_node *a, ast_node *p, int i, const char *f) {
+  const char *want = p->dty->kind == TY_BAG ? "bag" : "aggregate";
+  chk_sym *s = a->kind == N_IDENT ? lookup(k, a->name) : NULL;
+  if (!s || s->kind != SYM_GLOBAL || s->ty->kind != p->dty->kind) {
+    const char *got;
+    if (s && s->kind == SYM_FUNC) {
+      got = ast_fmt(k->c, "function '%s'", a->name);
+    } else if (a->kind == N_IDENT) {
+      ty_type *t = s ? s->ty : expr(k, a); /* undeclared names fail here */
+      got = ast_fmt(k->c, "%s '%s'", t->kind == TY_AGGR ? "aggregate" : what(k, t), a->name);
+    } else {
+      got = ast_fmt(k->c, "%s expression", what(k, value(k, a)));
+    }
+    ast_error(k->c, a->pos, "argument %d of '%s' must be a global %s (parameter '%s'), not %s", i,
+              f, want, p->name, got);
+  }
+  a->sym = s;
+  a->ty = s->ty;
+  return s;
+}
+
+/* A call of a function with bag/aggr parameters calls the copy made for
+ * its tuple of global containers; the same tuple reuses the same copy, so
+ * recursion ends. */
+static ty_type *call_generic(K *k, ast_node *n, chk_sym *fs) {
+  ast_node *g = fs->decl;
+  int na = nargs(n->a), np = nargs(g->a);
+  if (na != np)
+    ast_error(k->c, n->pos, "wrong number of arguments to '%s' (%d given, %d expected)", n->name,
+              na, np);
+  const char *key = n->name, *name = n->name; /* in the arena: errors may unwind */
+  ast_node *p = g->a, *a = n->a;
+  for (int i = 1; p; p = p->next, a = a->next, i++) {
+    if (!is_container(p->dty)) {
+      assignable(k, a->pos, p->dty, value(k, a), NULL);
+      continue;
+    }
+    chk_sym *s = container_arg(k, a, p, i, n->name);
+    key = ast_fmt(k->c, "%s\n%s", key, s->name);
+    name = ast_fmt(k->c, "%s__%s", name, s->name);
+  }
+  spec *sp = ast_map_get(k->specs, key);
+  if (!sp) {
+    sp = ast_alloc(k->c, sizeof *sp);
+    sp->generic = g;
+    ast_node *fn = sp->fn = ast_alloc(k->c, sizeof *fn);
+    *fn = *g;
+    fn->next = NULL;
+    fn->name = name;
+    fn->a = copy_tree(k->c, g->a);
+    fn->b = copy_tree(k->c, g->b);
+    for (ast_node *cp = fn->a, *ca = n->a; cp; cp = cp->next, ca = ca->next)
+      if (is_container(cp->dty)) cp->sym = ca->sym; /* params() makes it an alias */
+    chk_sym *cs = ast_alloc(k->c, sizeof *cs);
+    cs->kind = SYM_FUNC;
+    cs->name = fn->name;
+    cs->ty = fs->ty;
+    cs->decl = fn;
+    fn->sym = cs;
+    ast_map_put(k->c, k->specs, key, sp);
+    *k->stail = sp;
+    k->stail = &sp->next;
+  }
+  n->sym = sp->fn->sym;
+  n->flag = CALL_USER;
+  return fs->ty;
+}
+
 static ty_type *call(K *k, ast_node *n) {
   const char *f = n->name;
   int na = nargs(n->a);
   chk_sym *s = ast_map_get(k->gmap, f);
+  if (s && s->kind == SYM_FUNC && s->generic) return call_generic(k, n, s);
   if (s && s->kind == SYM_FUNC) {
     n->sym = s;
     n->flag = CALL_USER;
@@ -407,10 +507,14 @@ static ty_type *index_expr(K *k, ast_node *n) {
       if (value(k, key)->kind == TY_STRING) ns++;
       else ni++;
     }
-    if (ni != s->ty->nint || ns != s->ty->nstr)
+    if (ni != s->ty->nint || ns != s->ty->nstr) {
+      const char *name = strcmp(s->name, n->a->name) /* a parameter names its global */
+                             ? ast_fmt(k->c, "'%s' (here '%s')", n->a->name, s->name)
+                             : ast_fmt(k->c, "'%s'", s->name);
       ast_error(k->c, n->pos,
-                "aggregate '%s' takes %d integer and %d string keys, but %d integer and %d string "
-                "keys were given", s->name, s->ty->nint, s->ty->nstr, ni, ns);
+                "aggregate %s takes %d integer and %d string keys, but %d integer and %d string "
+                "keys were given", name, s->ty->nint, s->ty->nstr, ni, ns);
+    }
     return &ty_void; /* only as the target of '<-' or '++' */
   }
   if (!n->b) ast_error(k->c, n->pos, "expected expression before ']'");
@@ -786,6 +890,15 @@ static void params(K *k, ast_node *list, int probe) {
   for (ast_node *d = list; d; d = d->next) {
     if (probe && d->dty->kind == TY_STRING)
       ast_error(k->c, d->pos, "probe parameter '%s' cannot be a string", d->name);
+    if (is_container(d->dty)) { /* in a copy: names its global */
+      chk_sym *g = d->sym, *s = ast_alloc(k->c, sizeof *s);
+      *s = *g;
+      s->name = d->name;
+      s->alias = g;
+      s->next = k->scope;
+      k->scope = s;
+      continue;
+    }
     add_local(k, d);
   }
 }
@@ -802,11 +915,28 @@ static void body(K *k, ast_node *params_list, ast_node *b, int probe, ty_type *r
   k->scope = NULL;
 }
 
+/* Checks the copies (which may make more) and puts each after the
+ * function it copies, so gen emits them in order. */
+static void specialize(K *k) {
+  k->domain = 0;
+  for (spec *sp = k->sfirst; sp; sp = sp->next)
+    body(k, sp->fn->a, sp->fn->b, 0, sp->fn->dty);
+  for (spec *sp = k->sfirst; sp; sp = sp->next) {
+    ast_node *after = sp->generic;
+    for (spec *q = k->sfirst; q != sp; q = q->next)
+      if (q->generic == sp->generic) after = q->fn;
+    sp->fn->next = after->next;
+    after->next = sp->fn;
+  }
+}
+
 chk_prog *chk_program(ast_ctx *c, ast_node *items) {
   K *k = ast_alloc(c, sizeof *k);
   k->c = c;
   k->gmap = ast_map_new(c);
   k->gtail = &k->gfirst;
+  k->specs = ast_map_new(c);
+  k->stail = &k->sfirst;
   /* Functions first, so calls may come before definitions. */
   for (ast_node *n = items; n; n = n->next) {
     if (n->kind != N_FUNC) continue;
@@ -814,10 +944,14 @@ chk_prog *chk_program(ast_ctx *c, ast_node *items) {
     ty_type *r = n->dty;
     if (r->kind != TY_VOID && !ty_isint(r) && r->kind != TY_STRING)
       ast_error(c, n->pos, "function '%s' cannot return %s", n->name, ty_name(c, r));
-    int np = 0;
+    int np = 0, generic = 0;
     for (ast_node *p = n->a; p; p = p->next) {
       np++;
-      if (!ty_isint(p->dty) && p->dty->kind != TY_STRING)
+      if (is_container(p->dty)) {
+        for (ast_node *q = n->a; q != p; q = q->next)
+          if (!strcmp(q->name, p->name)) ast_error(c, p->pos, "redefinition of '%s'", p->name);
+        generic = 1;
+      } else if (!ty_isint(p->dty) && p->dty->kind != TY_STRING)
         ast_error(c, p->pos, "parameter '%s' of type %s is not supported", p->name,
                   ty_name(c, p->dty));
     }
@@ -826,6 +960,7 @@ chk_prog *chk_program(ast_ctx *c, ast_node *items) {
     s->name = n->name;
     s->ty = r;
     s->decl = n;
+    s->generic = generic;
     n->sym = s;
     ast_map_put(c, k->gmap, n->name, s);
   }
@@ -833,6 +968,7 @@ chk_prog *chk_program(ast_ctx *c, ast_node *items) {
     switch (n->kind) {
     case N_GLOBAL: global(k, n); break;
     case N_FUNC:
+      if (((chk_sym *)n->sym)->generic) break; /* only its copies are checked */
       k->domain = 0;
       body(k, n->a, n->b, 0, n->dty);
       break;
@@ -843,6 +979,7 @@ chk_prog *chk_program(ast_ctx *c, ast_node *items) {
       break;
     }
   }
+  specialize(k);
   chk_prog *p = ast_alloc(c, sizeof *p);
   p->items = items;
   p->globals = k->gfirst;

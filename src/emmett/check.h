@@ -3,6 +3,10 @@
  * tree for gen: every expression gets its type (ty), every name its symbol
  * (sym), N_INDEX/N_CAST their flavour (flag, below).  Variables assigned
  * before any declaration become globals of the assigned value's type.
+ * VP has no bag or aggregate values, so a function with bag/aggr
+ * parameters is specialized: each distinct tuple of global containers it
+ * is called with gets a checked copy (N_FUNC `f__bag1__aggr2`, spliced into
+ * items after f) whose parameters alias those globals.
  */
 #ifndef EM_CHECK_H
 #define EM_CHECK_H
@@ -28,6 +32,9 @@ struct chk_sym {
   ast_node *decl;      /* N_GLOBAL, N_DECL, N_FUNC; NULL when inferred */
   int storage;         /* ST_* */
   int has_inc, has_put; /* aggregates: kinds of inserts in the program */
+  chk_sym *alias;      /* a bag/aggr parameter: the global it stands for */
+  int generic;         /* function with bag/aggr parameters: never emitted
+                          itself, only its copies per argument tuple */
   chk_sym *next;       /* globals in definition order; scope chain */
 };
 

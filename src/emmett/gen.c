@@ -132,6 +132,8 @@ static const char *opsym(int op, int sign) {
   return "?";
 }
 
+static int is_container(const ty_type *t) { return t->kind == TY_AGGR || t->kind == TY_BAG; }
+
 static int isptr(const ty_type *t) { return t && (t->kind == TY_PTR || t->kind == TY_ARRAY); }
 
 /* Signedness of `a OP b` after C promotion (int is 64 bits). */
@@ -304,6 +306,7 @@ static void gen_call(G *g, ast_node *n) {
     put(g, s->vpname);
     ast_node *p = s->decl->a;
     for (ast_node *a = n->a; a; a = a->next, p = p->next) {
+      if (is_container(p->dty)) continue; /* the copy names its global */
       put(g, " ");
       gen_conv(g, p->dty, a);
     }
@@ -735,14 +738,18 @@ void gen_program(ast_ctx *c, chk_prog *p, ast_buf *out) {
   for (chk_sym *s = p->globals; s; s = s->next) gen_global(g, s);
   for (ast_node *n = p->items; n; n = n->next) {
     if (n->kind == N_GLOBAL) continue;
+    if (n->kind == N_FUNC && ((chk_sym *)n->sym)->generic) continue; /* its copies follow */
     g->lnames = ast_map_new(c);
     if (out->len) put(g, "\n");
     if (n->kind == N_FUNC) {
       mark_returns(n->b, n->dty);
       ast_buf_printf(out, "(defun %s (", symname(n));
+      int first = 1;
       for (ast_node *d = n->a; d; d = d->next) {
+        if (is_container(d->dty)) continue;
+        if (!first) put(g, " ");
+        first = 0;
         decl_item(g, d, 0);
-        if (d->next) put(g, " ");
       }
       put(g, ")");
       gen_fn_body(g, NULL, n->b, 0);

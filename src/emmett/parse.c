@@ -793,8 +793,19 @@ static ast_node *parse_params(P *p, int probe) {
       break;
     }
     ast_node *d = mk(p, N_DECL, cur(p)->pos);
+    if (!probe && (is(p, "bag") || is(p, "aggr"))) {
+      /* The shape comes from each call's argument (check specializes). */
+      int is_bag = is(p, "bag");
+      next(p);
+      d->dty = is_bag ? ty_bag(p->c, 0) : ty_aggr(p->c, 0, 0);
+      d->pos = cur(p)->pos;
+      d->name = ident(p, is_bag ? "a bag parameter name" : "an aggregate parameter name");
+      *tail = d;
+      tail = &d->next;
+      continue;
+    }
     if (is(p, "bag") || is(p, "aggr"))
-      ast_error(p->c, cur(p)->pos, "%s parameters are not supported", cur(p)->text);
+      ast_error(p->c, cur(p)->pos, "probe parameters cannot be %ss", cur(p)->text);
     ty_type *base = parse_base_type(p);
     d->dty = parse_declarator(p, base, &d->name, &d->pos, probe);
     *tail = d;

@@ -227,6 +227,42 @@ static void t_preload(void **s) {
   unlink(path);
 }
 
+/* Bag and aggregate parameters: one copy of the function per tuple of
+ * global containers, the container parameters dropped from the VP. */
+static void t_bag_params(void **s) {
+  (void)s;
+  has("bag started[16];\nvoid printbag(bag b) { int key, val;\n"
+      "  foreach (key, val) in b { printf(\"%d: %d\\n\", key, val); } }\n"
+      "VMXLoad { printbag(started); }",
+      "(defun printbag__started ()", "(foreach started key val", "(printbag__started)", NULL);
+  lacks("bag q;\nvoid pb(bag b) { }\nVMXLoad { pb(q); }", "(defun pb ");
+  /* one copy per distinct tuple, reused; scalar parameters stay */
+  has("bag x, y;\nint n(bag b, int d) { int k, v, c; foreach (k, v) in b c++; return c + d; }\n"
+      "VMXLoad { n(x, 1); n(y, 2); n(x, 3); }",
+      "(defun n__x ((int d))", "(defun n__y ((int d))", "(n__x 1)", "(n__y 2)", "(n__x 3)", NULL);
+  lacks("bag x, y;\nint n(bag b) { return 0; }\nVMXLoad { n(x); n(x); }",
+        "n__x_1");
+  /* recursion reuses its own copy; a copy passes its bag on */
+  has("bag x;\nint r(bag b, int d) { if (d > 0) return r(b, d - 1); return b[d]; }\n"
+      "void outer(bag c) { r(c, 3); }\nVMXLoad { outer(x); }",
+      "(defun r__x ((int d))", "(return (r__x (- d 1)))", "(bagremove x d)",
+      "(defun outer__x ()", "(r__x 3)", "(outer__x)", NULL);
+  /* several containers, aggregates checked against each one's shape */
+  has("aggr a[1], s[0][1];\nbag q;\n"
+      "void f(aggr g, bag b, aggr h) { g[1]++; h[\"k\"] <- b[1]; printa(h); }\n"
+      "VMXLoad { f(a, q, s); }",
+      "(defun f__a__q__s ()", "(aggrinc a (1) ())", "(aggr s () (\"k\") (bagremove q 1))",
+      "(printa s)", "(f__a__q__s)", NULL);
+  /* counts-only aggregates seen through a parameter still print counts */
+  has("aggr c[1];\nvoid bump(aggr g, int k) { g[k]++; }\nVMXLoad { bump(c, 2); printa(c); }",
+      "(aggrinc c (k) ())", "(printa c 1)", NULL);
+  /* a local may shadow a bag parameter */
+  has("bag x;\nint f(bag b) { int b = 4; return b; }\nVMXLoad { f(x); }", "(return b)", NULL);
+  /* calls may come before the function */
+  has("bag x;\nVMXLoad { f(x); }\nvoid f(bag b) { b[1] <- 2; }", "(defun f__x ()",
+      "(bagput x 1 2)", NULL);
+}
+
 /* Programs of any shape compile without crashing: deep nesting is refused. */
 static void t_limits(void **s) {
   (void)s;
@@ -264,6 +300,7 @@ int main(void) {
       cmocka_unit_test(t_strings),   cmocka_unit_test(t_control), cmocka_unit_test(t_functions),
       cmocka_unit_test(t_memory),    cmocka_unit_test(t_probes),  cmocka_unit_test(t_shared),
       cmocka_unit_test(t_misc),      cmocka_unit_test(t_limits),   cmocka_unit_test(t_preload),
+      cmocka_unit_test(t_bag_params),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,25 @@ static const struct {
     {"bag b;\nVMXLoad { b[1, 2] <- 3; }", "t.emt:2:16: error: bag 'b' takes one key"},
     {"VMXLoad { int k, v; foreach (k, v) in nobag { } }", "t.emt:1:39: error: 'nobag' is not a bag"},
     {"VMXLoad { aggr a[1]; }", "t.emt:1:11: error: 'aggr' declarations must be global"},
+    /* bag and aggregate parameters */
+    {"void pb(bag b) { }\nVMXLoad { int x; pb(x); }",
+     "t.emt:2:21: error: argument 1 of 'pb' must be a global bag (parameter 'b'), not int 'x'"},
+    {"void pb(int n, bag b) { }\naggr g[1];\nVMXLoad { pb(1, g); }",
+     "t.emt:3:17: error: argument 2 of 'pb' must be a global bag (parameter 'b'), not aggregate 'g'"},
+    {"void pa(aggr a) { }\nbag q;\nVMXLoad { pa(q); }",
+     "t.emt:3:14: error: argument 1 of 'pa' must be a global aggregate (parameter 'a'), not bag 'q'"},
+    {"void pb(bag b) { }\nVMXLoad { pb(\"s\"); }",
+     "t.emt:2:14: error: argument 1 of 'pb' must be a global bag (parameter 'b'), not string expression"},
+    {"void pb(bag b) { }\nVMXLoad { pb(nob); }", "t.emt:2:14: error: use of undeclared variable 'nob'"},
+    {"void pb(bag b) { }\nbag q;\nVMXLoad { pb(q, 1); }",
+     "t.emt:3:11: error: wrong number of arguments to 'pb' (2 given, 1 expected)"},
+    {"void f(aggr g) {\n  g[1]++;\n}\naggr s[0][1];\nVMXLoad { f(s); }",
+     "t.emt:2:3: error: aggregate 'g' (here 's') takes 0 integer and 1 string keys, but 1 integer and "
+     "0 string keys were given"},
+    {"void f(bag b) { x = b; }\nbag s;\nVMXLoad { f(s); }", "t.emt:1:21: error: bag 'b' used as a value"},
+    {"void f(bag b, bag b) { }", "t.emt:1:19: error: redefinition of 'b'"},
+    {"VMXLoad(bag b) { }", "t.emt:1:9: error: probe parameters cannot be bags"},
+    {"void f(bag) { }", "t.emt:1:11: error: expected a bag parameter name before ')'"},
 };
 
 static void t_errors(void **state) {

@@ -76,6 +76,24 @@ run locals_shadow '1 2' 'int x = 1; VMXLoad { { int x = 2; } int y = x; { int x 
 run ternary_str 'yes' 'VMXLoad { x = 3; printf("%s\n", x > 2 ? "yes" : "no"); }'
 run logic '1 0 1 0' 'VMXLoad { printf("%d %d %d %d\n", 1 && 2, 0 && (1 / 0), 0 || 3, !5); }'
 run writeint_text 'ok' 'VMXLoad { writeint(5, 4); printf("ok\n"); }'
+run bag_param '12 100
+100 12
+1:5 2:7 ' 'bag a[4], b[4];
+  int total(bag x, int depth) { int k, v, s; if (depth > 0) return total(x, depth - 1); s = 0;
+    foreach (k, v) in x { s += v; } return s; }
+  void both(bag x, bag y) { printf("%d %d\n", total(x, 2), total(y, 0)); }
+  void list(bag x) { int k, v; foreach (k, v) in x { printf("%d:%d ", k, v); } printf("\n"); }
+  VMXLoad { a[1] <- 5; a[2] <- 7; b[3] <- 100; both(a, b); both(b, a); list(a); }'
+run aggr_param 'x=7
+intKey0  count    pct%
+    0x9      2  100.0%' 'aggr lat[0][1], cnt[1];
+  void note(aggr g, string what, int n) { g[what] <- n; }
+  void show(aggr g) { printa(g, "%0$=s=%sum$=d"); }
+  void bump(aggr g, int key) { g[key]++; }
+  VMXLoad { note(lat, "x", 3); note(lat, "x", 4); show(lat); bump(cnt, 9); bump(cnt, 9); printa(cnt); }'
+out=$("$VPROBE" "$VPROBE_TOP/examples/basics/bags.emt" 2>&1)
+check_match bags_example 'usec *: avg 800 over *3' "$out"
+check_match bags_example_open 'still open: 4 started at 400 still open: 5 started at 500' "$(printf '%s' "$out" | tr '\n' ' ')"
 
 # Errors come back as one line naming the script position.
 out=$("$VPROBE" -c 'VMXLoad { x = 1 }' 2>&1)
