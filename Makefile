@@ -27,8 +27,10 @@ include $(sort $(PARTS:%=src/%/build.mk))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 LIB     := $(BUILD)/lib/libvprobe.a
-# tests/sym belongs to no single part: symbols serve several engines.
-TEST_C  := $(sort $(foreach p,$(PARTS) sym,$(wildcard tests/$(p)/test_*.c)))
+# tests/sym has no part of its own: each symbol reader goes with its engine.
+SYM_TESTS := $(if $(filter vmx,$(PARTS)),$(wildcard tests/sym/test_elfsym*.c)) \
+             $(if $(filter guest,$(PARTS)),$(wildcard tests/sym/test_ksym*.c))
+TEST_C  := $(sort $(foreach p,$(PARTS),$(wildcard tests/$(p)/test_*.c)) $(SYM_TESTS))
 TEST_BINS := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
 
 # Benchmarks: bench/bench_*.c are programs (built by `make bench`),
