@@ -66,9 +66,12 @@ deps:
 san:
 	$(MAKE) BUILD=build-san SAN=1 all
 
+# The suite builds three copies: the one it tests, an ASan/UBSan one the
+# runner also uses, and a clang one that only has to compile warning-free.
 test: deps
 	$(MAKE) all
 	$(MAKE) san
+	$(MAKE) CC=clang BUILD=build-clang all
 	tests/run
 
 demo: deps all
@@ -81,7 +84,7 @@ fuzz:
 	tools/build-fuzz
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-clang build-fuzz
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
