@@ -34,6 +34,11 @@ $(BUILD)/tests/vmx/targets/%: tests/vmx/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
 
+# nofp*.c: the same without frame pointers, for the CFI unwinder.
+$(filter $(BUILD)/tests/vmx/targets/nofp%,$(VMX_TARGETS)): $(BUILD)/tests/vmx/targets/%: tests/vmx/targets/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
+
 EXTRA += $(VMX_TARGETS)
 
 -include $(shell find $(BUILD)/pic -name '*.d' 2>/dev/null)

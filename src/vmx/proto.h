@@ -60,7 +60,24 @@ typedef struct vmx_shared {
   uint32_t agent_pid;
   uint64_t fires, dropped;            /* counters the agent keeps */
   char agent_error[256];              /* why loading failed */
+  uint64_t unwind_off; uint32_t nunwind, pad2; /* vmx_unwind[], sorted */
 } vmx_shared;
+
+/* How to step out of one address range of code (from the .eh_frame CFI,
+ * built by the controller: the agent never parses DWARF).  Only the simple
+ * forms nearly all x86-64 code uses: CFA = RSP or RBP + cfa_off, the
+ * return address at CFA-8, the caller's RBP at CFA+rbp_off or unchanged.
+ * Code not covered is walked by frame pointers. */
+enum vmx_uw_reg { VMX_UW_RSP, VMX_UW_RBP };
+typedef struct vmx_unwind {
+  uint64_t start;      /* absolute address */
+  uint32_t len;        /* bytes from start */
+  int32_t cfa_off;
+  int16_t rbp_off;     /* caller's RBP at CFA+rbp_off, if rbp_saved */
+  uint8_t cfa_reg;     /* vmx_uw_reg */
+  uint8_t rbp_saved;
+  uint32_t pad;
+} vmx_unwind;
 
 enum vmx_state { VMX_ST_NONE, VMX_ST_LOADING, VMX_ST_RUNNING, VMX_ST_UNLOADED,
                  VMX_ST_FAILED };

@@ -1,5 +1,6 @@
 /*
- * ustack.c - frame-pointer stack walks and their symbolization (ustack.h).
+ * ustack.c - stack walks (frame pointers, and the CFI table the controller
+ * built) and their symbolization (ustack.h).
  * Runs inside a probe: no allocation, no locks, every read guarded.
  */
 #include "vmx/ustack.h"
@@ -36,6 +37,71 @@ int ustack_walk(uint64_t rip, uint64_t rsp, uint64_t rbp, int at_entry, int guar
     fp = fr[0];
   }
   return n;
+}
+
+const vmx_unwind *ustack_unwind_at(const vmx_unwind *uw, uint32_t n, uint64_t pc) {
+  uint32_t lo = 0, hi = n;
+  while (lo < hi) { /* first entry starting above pc */
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (uw[mid].start <= pc)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo && pc - uw[lo - 1].start < uw[lo - 1].len)
+    return &uw[lo - 1];
+  return NULL;
+}
+
+/* One frame: the caller's pc, rsp and rbp from this one's.  exact: pc is
+ * where the thread is (the first frame), not a return address, which is
+ * looked up at pc-1 (the call: a noreturn call may end its function).
+ * 0, or -1 when the walk ends here. */
+static int step(const vmx_unwind *uw, uint32_t n, int exact, int at_entry, int guarded,
+                uint64_t *pc, uint64_t *sp, uint64_t *fp) {
+  const vmx_unwind *u = ustack_unwind_at(uw, n, exact ? *pc : *pc - 1);
+  uint64_t ra, cfa;
+  if (u) {
+    cfa = (u->cfa_reg == VMX_UW_RBP ? *fp : *sp) + (uint64_t)(int64_t)u->cfa_off;
+    /* the caller's frame is above ours, and not absurdly far */
+    if (cfa <= *sp || cfa - *sp > FRAME_MAX * 64u || cfa & 7)
+      return -1;
+    if (tramp_read(&ra, cfa - 8, 8, guarded))
+      return -1;
+    if (u->rbp_saved && tramp_read(fp, cfa + (uint64_t)(int64_t)u->rbp_off, 8, guarded))
+      return -1;
+  } else if (exact && at_entry) { /* nothing pushed yet */
+    if (tramp_read(&ra, *sp, 8, guarded))
+      return -1;
+    cfa = *sp + 8;
+  } else { /* frame pointers: [rbp] the caller's rbp, [rbp+8] the return */
+    uint64_t fr[2];
+    if (*fp < *sp || *fp & 7 || *fp - *sp > FRAME_MAX * 64u)
+      return -1;
+    if (tramp_read(fr, *fp, sizeof fr, guarded))
+      return -1;
+    ra = fr[1];
+    cfa = *fp + 16;
+    *fp = fr[0];
+  }
+  if (!ra)
+    return -1;
+  *pc = ra, *sp = cfa;
+  return 0;
+}
+
+int ustack_walk_cfi(const vmx_unwind *uw, uint32_t n, uint64_t rip, uint64_t rsp,
+                    uint64_t rbp, int at_entry, int guarded, uint64_t *pcs, int max) {
+  if (!n)
+    return ustack_walk(rip, rsp, rbp, at_entry, guarded, pcs, max);
+  int k = 0;
+  uint64_t pc = rip, sp = rsp, fp = rbp;
+  if (max <= 0)
+    return 0;
+  pcs[k++] = rip;
+  while (k < max && step(uw, n, k == 1, at_entry, guarded, &pc, &sp, &fp) == 0)
+    pcs[k++] = pc;
+  return k;
 }
 
 const vmx_sym *ustack_sym(const vmx_sym *syms, uint32_t nsyms, uint64_t addr) {

@@ -19,6 +19,16 @@
 int ustack_walk(uint64_t rip, uint64_t rsp, uint64_t rbp, int at_entry, int guarded,
                 uint64_t *pcs, int max);
 
+/* The same walk helped by the controller's unwind table (uw, n entries,
+ * sorted; see proto.h): a frame whose code the table covers is stepped by
+ * its CFI rule, others by the frame pointer, so code built without frame
+ * pointers unwinds too.  With n == 0 it is ustack_walk. */
+int ustack_walk_cfi(const vmx_unwind *uw, uint32_t n, uint64_t rip, uint64_t rsp,
+                    uint64_t rbp, int at_entry, int guarded, uint64_t *pcs, int max);
+
+/* The entry covering pc, or NULL. */
+const vmx_unwind *ustack_unwind_at(const vmx_unwind *uw, uint32_t n, uint64_t pc);
+
 /* The symbol containing addr, or NULL (syms sorted by addr). */
 const vmx_sym *ustack_sym(const vmx_sym *syms, uint32_t nsyms, uint64_t addr);
 

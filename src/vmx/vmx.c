@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "vmx/inject.h"
+#include "vmx/vmx_unwind.h"
 
 #define AGENT_TIMEOUT_MS 10000
 #define TICK_MS 20
@@ -158,7 +159,7 @@ static int vmx_recv_line(vmx_chan *ch, char *line, size_t cap, int timeout_ms) {
 static uint64_t up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
 static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan *pl,
-                     char *err, size_t cap) {
+                     const vmx_unwind *uw, uint32_t nuw, char *err, size_t cap) {
   size_t ilen;
   const void *ibytes = vp_image_bytes(img, &ilen);
   rt_layout lay;
@@ -179,7 +180,9 @@ static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan 
   h.nsyms = pl->nsyms;
   h.str_off = up(h.syms_off + (uint64_t)pl->nsyms * sizeof(vmx_sym), 64);
   h.str_len = pl->slen;
-  h.size = up(h.str_off + pl->slen, 4096);
+  h.unwind_off = up(h.str_off + pl->slen, 64);
+  h.nunwind = nuw;
+  h.size = up(h.unwind_off + (uint64_t)nuw * sizeof(vmx_unwind), 4096);
   rg->fd = memfd_create("vprobe-vmx", MFD_CLOEXEC);
   if (rg->fd < 0 || ftruncate(rg->fd, (off_t)h.size) != 0) {
     snprintf(err, cap, "shared region: %s", strerror(errno));
@@ -204,6 +207,7 @@ static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan 
   memcpy(m + h.points_off, pl->pts, (size_t)pl->npts * sizeof(vmx_point));
   memcpy(m + h.syms_off, pl->syms, (size_t)pl->nsyms * sizeof(vmx_sym));
   memcpy(m + h.str_off, pl->str, pl->slen);
+  if (nuw) memcpy(m + h.unwind_off, uw, (size_t)nuw * sizeof(vmx_unwind));
   memcpy(m, &h, sizeof h);
   rg->hdr = (vmx_shared *)m;
   rg->pts = (vmx_point *)(m + h.points_off);
@@ -363,7 +367,11 @@ static int resolve_and_build(run *r) {
   r->proc = esym_open(r->pid, r->err, sizeof r->err);
   if (!r->proc) return -1;
   if (vmx_resolve(&r->pl, r->s->img, r->proc, r->err, sizeof r->err) != 0) return -1;
-  return vmx_region_build(&r->rg, r->s->img, &r->pl, r->err, sizeof r->err);
+  vmx_unwind *uw = NULL; /* vmxstack's CFI: read now, while the maps are */
+  uint32_t nuw = vmx_unwind_build(r->proc, &uw);
+  int rc = vmx_region_build(&r->rg, r->s->img, &r->pl, uw, nuw, r->err, sizeof r->err);
+  free(uw);
+  return rc;
 }
 
 /* The program execvp would run, for a look at it first. */
