@@ -59,6 +59,11 @@ run_case() {
 
 addr_of() { grep -E " [tT] $1\$" "$d/kallsyms" | head -1 | cut -d' ' -f1; }
 
+# The engine's own time per stop (stop reply in to continue out), from
+# VPROBE_GUEST_STATS; the rest of a hit's cost is QEMU's.
+engine_ms() { sed -n 's/.* \([0-9.]*\) ms of engine time per stop.*/\1/p' "$TMP/tracer.out" | head -1; }
+export VPROBE_GUEST_STATS=1
+
 M() { echo "-m gdb=unix:$d/gdb.sock -s $d/kallsyms"; }
 
 cat > "$TMP/enter.emt" <<EOF
@@ -80,6 +85,7 @@ echo "base: workload ${SECS}s of guest time took ${base} ms"
 run_case "$VPROBE" -m "gdb=unix:$d/gdb.sock" -s "$d/kallsyms" "$TMP/enter.emt"
 enter=$WALL_MS
 hits=$(sed -n 's/^hits \([0-9]*\).*/\1/p' "$TMP/tracer.out" | head -1)
+enter_engine=$(engine_ms)
 hits=${hits:-0}
 
 # gdb: a silent breakpoint that continues, printing one line per hit so
@@ -109,6 +115,7 @@ command -v gdb >/dev/null && {
 run_case "$VPROBE" -m "gdb=unix:$d/gdb.sock" -s "$d/kallsyms" "$TMP/usec.emt"
 usec=$WALL_MS
 fires=$(sed -n 's/^fires \([0-9]*\).*/\1/p' "$TMP/tracer.out" | head -1)
+usec_engine=$(engine_ms)
 
 per() { # extra_ms hits -> ms per hit with 3 decimals
   [ "${2:-0}" -gt 0 ] || { echo "n/a"; return; }
@@ -124,3 +131,8 @@ fi
 awk -v u="$usec" -v b="$base" -v f="${fires:-0}" 'BEGIN {
   printf "USEC:1000 { ticks[RIP]++; }: %d fires, workload %d ms: guest slowdown %.0f%% (goal < 20%%)\n",
          f, u, (u - b) * 100.0 / b }'
+# A sample is a stop and a resume without a breakpoint: what a stop costs
+# the guest.  A breakpoint hit costs that plus QEMU's flush of its
+# translated code, which its gdb stub does at every breakpoint stop.
+usec_per=$(per $((usec - base)) "${fires:-0}")
+echo "per stop: vprobe engine ${enter_engine:-?} ms (ENTER), ${usec_engine:-?} ms (USEC); whole sample ${usec_per} ms; so QEMU's code flush costs about $(awk -v a="$vp_per" -v b="$usec_per" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a - b; else print "n/a" }') ms a hit"

@@ -175,6 +175,67 @@ int cli_check_allowed(void) {
   return 1;
 }
 
+/* NAME of NAME:REST: an identifier that is not a probe domain, so that a
+ * probe NAME:GUEST:... cannot be read two ways.  Its length, or 0. */
+static size_t vm_name_len(const char *arg) {
+  static const char *const taken[] = {"GUEST", "GUEST_READ", "GUEST_WRITE", "GUEST_EXEC",
+                                      "VMM", "VMX", "VMK", "USEC", "gdb", "unix", "tcp"};
+  size_t n = 0;
+  while (isalnum((unsigned char)arg[n]) || arg[n] == '_') n++;
+  if (!n || arg[n] != ':' || isdigit((unsigned char)arg[0])) return 0;
+  for (size_t i = 0; i < sizeof taken / sizeof *taken; i++)
+    if (strlen(taken[i]) == n && !strncmp(arg, taken[i], n)) return 0;
+  return n;
+}
+
+int cli_add_vm(ctl_session *s, const char *arg, char *err, size_t cap) {
+  if (s->nvms == CTL_MAX_VMS)
+    return snprintf(err, cap, "-m %s: at most %d VMs", arg, CTL_MAX_VMS), -1;
+  ctl_vm *vm = &s->vms[s->nvms];
+  size_t n = vm_name_len(arg);
+  *vm = (ctl_vm){.spec = arg + (n ? n + 1 : 0)};
+  if (n) {
+    char *name = strndup(arg, n);
+    if (!name) return snprintf(err, cap, "out of memory"), -1;
+    for (int i = 0; i < s->nvms; i++)
+      if (s->vms[i].name && !strcmp(s->vms[i].name, name)) {
+        snprintf(err, cap, "-m %s: a VM named %s is given twice", arg, name);
+        free(name);
+        return -1;
+      }
+    vm->name = name;
+  }
+  if (!*vm->spec) return snprintf(err, cap, "-m %s: no VM after the name", arg), -1;
+  s->nvms++;
+  for (int i = 0; s->nvms > 1 && i < s->nvms; i++)
+    if (!s->vms[i].name)
+      return snprintf(err, cap, "-m %s: with several VMs each needs a name (-m NAME:VM)",
+                      s->vms[i].spec), -1;
+  return 0;
+}
+
+int cli_bind_syms(ctl_session *s, const char *const *syms, int nsyms, char *err,
+                  size_t cap) {
+  const char *all = NULL;
+  for (int k = 0; k < nsyms; k++) {
+    size_t n = vm_name_len(syms[k]);
+    int bound = 0;
+    for (int i = 0; n && i < s->nvms; i++)
+      if (s->vms[i].name && strlen(s->vms[i].name) == n && !strncmp(s->vms[i].name, syms[k], n)) {
+        if (s->vms[i].syms)
+          return snprintf(err, cap, "-s %s: VM %s has symbols already", syms[k], s->vms[i].name), -1;
+        s->vms[i].syms = syms[k] + n + 1;
+        bound = 1;
+      }
+    if (bound) continue;
+    if (all) return snprintf(err, cap, "-s %s: one -s FILE for every VM is given already", syms[k]), -1;
+    all = syms[k];
+  }
+  for (int i = 0; all && i < s->nvms; i++)
+    if (!s->vms[i].syms) s->vms[i].syms = all;
+  return 0;
+}
+
 /* Where lib/ (the preloads) lives: $VPROBE_LIB, else beside the binary's
  * tree (build/bin/vprobe -> lib/), else the installed location. */
 static const char *lib_dir(char *buf, size_t cap) {

@@ -31,6 +31,13 @@ char *cli_aggr_reporting(const char *vptext, const char *tick);
  * status (after one line on stderr). */
 int cli_check_allowed(void);
 
+/* -m [NAME:]VM, in order; then, once every option is read, -s [NAME:]FILE
+ * (a NAME: matching a VM gives that VM its symbols, a plain FILE every VM
+ * without its own).  -1 with one line in err. */
+int cli_add_vm(ctl_session *s, const char *arg, char *err, size_t cap);
+int cli_bind_syms(ctl_session *s, const char *const *syms, int nsyms, char *err,
+                  size_t cap);
+
 /* The Linux guest preload (curprocname/curpid) applies when a VM is probed
  * with Linux symbols; writes its path and returns 1 if so. */
 int cli_guest_preload(const char *vm, const char *syms, char *path,

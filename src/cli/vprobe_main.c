@@ -24,6 +24,8 @@
 typedef struct opts {
   const char *defs[MAXOPT], *incs[MAXOPT], *files[MAXOPT];
   int ndefs, nincs, nfiles;
+  const char *syms[CTL_MAX_VMS]; /* -s, bound to the VMs once all are read */
+  int nsyms;
   const char *code;      /* -c */
   int stdin_vp;          /* -i */
   const char *trace;     /* -t [MOD.]FUN[:NARGS] */
@@ -49,8 +51,9 @@ static int usage(void) {
       "usage: vprobe [options] [SCRIPT.emt | SCRIPT.vp ...] [-- CMD ARGS...]\n"
       "  -c CODE        inline Emmett           -i   VP from standard input\n"
       "  -x PID         probe a running process  -- CMD ARGS  launch and probe CMD\n"
-      "  -m VM          a QEMU VM: its pid, or gdb=ADDR[,qmp=PATH]\n"
-      "  -k             the host kernel          -s FILE  guest symbols (kallsyms)\n"
+      "  -m [NAME:]VM   a QEMU VM: its pid, or gdb=ADDR[,qmp=PATH]; repeat with\n"
+      "                 NAMEs for several (probes NAME:GUEST:... pick one)\n"
+      "  -k             the host kernel          -s [NAME:]FILE  guest symbols\n"
       "  -d SECONDS     run this long, then unload\n"
       "  -a             log and clear aggregates each second\n"
       "  -p [GLOB]      list probe points        -g   list globals\n"
@@ -66,6 +69,11 @@ static int usage(void) {
 
 static int bad(const char *what, const char *why) {
   fprintf(stderr, "vprobe: %s: %s\n", what, why);
+  return 1;
+}
+
+static int bad_line(const char *line) {
+  fprintf(stderr, "vprobe: %s\n", line);
   return 1;
 }
 
@@ -86,6 +94,7 @@ static int parse_number(const char *s, double *out) {
 /* Returns -1 on success, else the exit status to leave with. */
 static int parse_args(int argc, char **argv, opts *o) {
   int i;
+  char err[512];
   for (i = 1; i < argc; i++) {
     char *a = argv[i];
     if (!strcmp(a, "--")) {
@@ -132,8 +141,13 @@ static int parse_args(int argc, char **argv, opts *o) {
     case 'D': if (o->ndefs < MAXOPT) o->defs[o->ndefs++] = v; break;
     case 'I': if (o->nincs < MAXOPT) o->incs[o->nincs++] = v; break;
     case 't': o->trace = v; break;
-    case 's': o->s.syms = v; break;
-    case 'm': o->s.vm = v; break;
+    case 's':
+      if (o->nsyms == CTL_MAX_VMS) return bad(v, "too many -s");
+      o->syms[o->nsyms++] = v;
+      break;
+    case 'm':
+      if (cli_add_vm(&o->s, v, err, sizeof err) < 0) return bad_line(err);
+      break;
     case 'o': o->out = v; break;
     case 'e': o->err = v; break;
     case 'b': o->bin = v; break;
@@ -149,6 +163,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     default: return usage();
     }
   }
+  if (cli_bind_syms(&o->s, o->syms, o->nsyms, err, sizeof err) < 0) return bad_line(err);
   return -1;
 }
 
@@ -175,7 +190,7 @@ static char *gather_vp(opts *o) {
                 .nincdirs = o->nincs, .warn = stderr};
   char path[4096];
   const char *preload[1] = {path};
-  if (cli_guest_preload(o->s.vm, o->s.syms, path, sizeof path)) {
+  if (o->s.nvms && cli_guest_preload(o->s.vms[0].spec, o->s.vms[0].syms, path, sizeof path)) {
     eo.preloads = preload;
     eo.npreloads = 1;
   }
@@ -263,7 +278,7 @@ static int run_engine(opts *o) {
     if (s->listing) return cli_vmx_list(s, s->list_glob);
     return cli_vmx_run(s);
   }
-  if (s->vm) {
+  if (s->nvms) {
     if (s->listing) return cli_guest_list(s, s->list_glob);
     return cli_guest_run(s);
   }
@@ -290,7 +305,7 @@ int main(int argc, char **argv) {
     char *vptext = gather_vp(&o);
     if (!vptext) return 1;
     if (o.aggr_each_sec) {
-      char *more = cli_aggr_reporting(vptext, o.s.vm ? "VMM1Hz" : "VMX1Hz");
+      char *more = cli_aggr_reporting(vptext, o.s.nvms ? "VMM1Hz" : "VMX1Hz");
       free(vptext);
       vptext = more;
     }

@@ -12,6 +12,15 @@
 #include "rt/rt.h"
 #include "vp/vp.h"
 
+/* One -m [NAME:]VM: a QEMU VM, its name in probe prefixes (NAME:GUEST:...)
+ * and its guest symbols (-s [NAME:]FILE). */
+#define CTL_MAX_VMS 8
+typedef struct ctl_vm {
+  const char *name;            /* NULL for a lone unnamed -m */
+  const char *spec;            /* QEMU pid, or gdb=ADDR[,qmp=PATH] */
+  const char *syms;            /* kallsyms file, NULL if none */
+} ctl_vm;
+
 typedef struct ctl_session {
   const vp_image *img;
   const vp_limits *lim;
@@ -23,8 +32,8 @@ typedef struct ctl_session {
   /* targets */
   int pid;                     /* -x PID, 0 if none */
   char *const *cmd;            /* -- CMD ARGS, NULL if none */
-  const char *vm;              /* -m VM, NULL if none */
-  const char *syms;            /* -s FILE, NULL if none */
+  int nvms;                    /* -m given this many times */
+  ctl_vm vms[CTL_MAX_VMS];
   const char *list_glob;       /* -p [GLOB]: list probe points instead of running */
   int listing;                 /* -p given */
   uint64_t reported_drops;     /* lost records already reported */

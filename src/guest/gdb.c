@@ -110,6 +110,7 @@ gdb_conn *gdb_open(const char *addr, char *err, size_t errcap) {
 void gdb_close(gdb_conn *g) {
   if (!g) return;
   if (g->fd >= 0) close(g->fd);
+  free(g->last);
   free(g);
 }
 
@@ -127,9 +128,14 @@ static int writeall(gdb_conn *g, const char *p, size_t n) {
   return 0;
 }
 
-/* Next byte from the stub; -1 error/EOF, -2 timeout. */
+/* Next byte from the stub; -1 error/EOF, -2 timeout.  An ack still owed
+ * goes out before we block: a stub may wait for it. */
 static int getbyte(gdb_conn *g, int timeout_ms) {
   if (g->rpos == g->rlen) {
+    if (g->ack_due) {
+      g->ack_due = 0;
+      if (writeall(g, "+", 1) < 0) return -1;
+    }
     struct pollfd pf = {.fd = g->fd, .events = POLLIN};
     for (;;) {
       int r = poll(&pf, 1, timeout_ms);
@@ -154,30 +160,30 @@ static int getbyte(gdb_conn *g, int timeout_ms) {
   return (unsigned char)g->rbuf[g->rpos++];
 }
 
+/* In ack mode the '+' we owe for the stub's last packet rides in front of
+ * our next one, and we do not wait for the stub's '+' (a '-' makes
+ * gdb_recv resend): on QEMU each separate ack costs a wakeup of its main
+ * loop and of ours, and a breakpoint hit is three commands. */
 int gdb_send(gdb_conn *g, const char *payload, size_t n) {
-  char stackbuf[1024], *pkt = n + 4 <= sizeof stackbuf ? stackbuf : malloc(n + 4);
+  char *pkt = malloc(n + 6); /* [+] $ payload # xx NUL */
   if (!pkt) return -1;
   unsigned sum = 0;
-  pkt[0] = '$';
+  size_t at = 0;
+  if (g->ack_due) pkt[at++] = '+';
+  g->ack_due = 0;
+  pkt[at++] = '$';
   for (size_t i = 0; i < n; i++) sum += (unsigned char)payload[i];
-  memcpy(pkt + 1, payload, n);
-  snprintf(pkt + 1 + n, 4, "#%02x", sum & 0xff);
-  int r;
-  for (int tries = 0;; tries++) {
-    r = writeall(g, pkt, n + 4);
-    if (r < 0 || g->noack) break;
-    /* Wait for the acknowledgement; resend on '-'. */
-    int c;
-    do c = getbyte(g, 5000);
-    while (c >= 0 && c != '+' && c != '-');
-    if (c == '+') break;
-    if (c < 0 || tries == 3) {
-      seterr(g, "gdb stub: no acknowledgement");
-      r = -1;
-      break;
-    }
+  memcpy(pkt + at, payload, n);
+  snprintf(pkt + at + n, 4, "#%02x", sum & 0xff);
+  int r = writeall(g, pkt, at + n + 3);
+  if (g->noack) {
+    free(pkt);
+    return r;
   }
-  if (pkt != stackbuf) free(pkt);
+  free(g->last);
+  g->last = pkt;
+  g->lastlen = at + n + 3;
+  if (at) memmove(pkt, pkt + 1, --g->lastlen); /* a resend owes no ack */
   return r;
 }
 
@@ -189,13 +195,21 @@ static int hexval(int c) {
 }
 
 int gdb_recv(gdb_conn *g, char *buf, size_t cap, int timeout_ms) {
-  for (;;) {
+  for (int resends = 0;;) {
     int c;
     /* Skip acks and noise up to the start of a packet ('%' notifications
-     * are read and dropped like packets). */
+     * are read and dropped like packets); a '-' asks for our last packet
+     * again. */
     do {
       c = getbyte(g, timeout_ms);
       if (c < 0) return c;
+      if (c == '-' && !g->noack && g->last) {
+        if (++resends > 3) {
+          seterr(g, "gdb stub: packet refused (bad checksum?)");
+          return -1;
+        }
+        if (writeall(g, g->last, g->lastlen) < 0) return -1;
+      }
     } while (c != '$' && c != '%');
     int notif = c == '%';
     size_t n = 0;
@@ -230,9 +244,11 @@ int gdb_recv(gdb_conn *g, char *buf, size_t cap, int timeout_ms) {
     if (h < 0 || l < 0) return -1;
     buf[n] = 0;
     if (!g->noack) {
-      int good = hexval(h) * 16 + hexval(l) == (int)(sum & 0xff);
-      if (writeall(g, good ? "+" : "-", 1) < 0) return -1;
-      if (!good) continue;
+      if (hexval(h) * 16 + hexval(l) != (int)(sum & 0xff)) {
+        if (writeall(g, "-", 1) < 0) return -1;
+        continue;
+      }
+      g->ack_due = 1;
     }
     if (notif) continue;
     return (int)n;
@@ -373,13 +389,22 @@ static void fix_qemu72(gdb_conn *g) {
   g->nregs -= 3;
 }
 
+#define QSUPPORTED "qSupported:swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386"
+
 int gdb_handshake(gdb_conn *g) {
   char reply[GDB_PKT_MAX];
   /* Ack mode until the stub agrees otherwise; a stray '+' is harmless. */
   if (writeall(g, "+", 1) < 0) return -1;
-  if (gdb_cmd(g, "qSupported:swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386",
-              reply, sizeof reply) < 0)
-    return -1;
+  /* QEMU stops the VM when a debugger connects and may say so (a stop
+   * reply) before it answers: skip stop replies up to qSupported's. */
+  if (gdb_send(g, QSUPPORTED, strlen(QSUPPORTED)) < 0) return -1;
+  gdb_stop early;
+  do
+    if (gdb_recv(g, reply, sizeof reply, 10000) < 0) {
+      seterr(g, "gdb stub: no reply to qSupported");
+      return -1;
+    }
+  while (gdb_parse_stop(reply, &early) == 0);
   const char *ps = strstr(reply, "PacketSize=");
   if (ps) {
     g->pktsize = (int)strtol(ps + 11, NULL, 16);
@@ -545,7 +570,11 @@ int gdb_step(gdb_conn *g, int thread) {
   return gdb_send(g, cmd, (size_t)n);
 }
 
-int gdb_interrupt(gdb_conn *g) { return writeall(g, "\003", 1); }
+int gdb_interrupt(gdb_conn *g) {
+  int acked = g->ack_due;
+  g->ack_due = 0;
+  return writeall(g, acked ? "+\003" : "\003", acked ? 2 : 1);
+}
 
 int gdb_parse_stop(const char *reply, gdb_stop *st) {
   memset(st, 0, sizeof *st);

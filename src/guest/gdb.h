@@ -28,6 +28,9 @@ typedef struct gdb_reg {
 typedef struct gdb_conn {
   int fd;
   int noack;      /* QStartNoAckMode accepted */
+  int ack_due;    /* a '+' owed for the last packet received (ack mode) */
+  char *last;     /* the last packet sent, resent on '-' (ack mode) */
+  size_t lastlen;
   int pktsize;    /* the stub's PacketSize */
   int phys_mode;  /* qqemu.PhyMemMode supported (1) / unknown (0) / no (-1) */
   int nregs;

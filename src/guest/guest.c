@@ -201,6 +201,7 @@ static void bp_unref(guest_vm *vm, uint64_t addr) {
 typedef struct plan {
   guest_vm *vm;
   int probe;
+  const char *vmpfx;  /* "NAME:" of a probe bound to this VM, "" */
   int kind, args;
   const char *prefix; /* "GUEST:ENTER:" ... for PROBENAME of globs */
   int glob;
@@ -218,7 +219,7 @@ static int glob_site(void *ctx, const ksym *k) {
   plan *p = ctx;
   guest_site site = {.addr = k->addr + p->off, .probe = p->probe, .kind = p->kind,
                      .args = p->args};
-  if (p->glob) snprintf(site.name, sizeof site.name, "%s%s", p->prefix, k->name);
+  if (p->glob) snprintf(site.name, sizeof site.name, "%s%s%s", p->vmpfx, p->prefix, k->name);
   if (add_site(p->vm, &site) < 0) {
     snprintf(p->err, sizeof p->err, "more than %d probe sites", GUEST_MAX_SITES);
     return 1;
@@ -334,12 +335,26 @@ static uint64_t period_of(const char *name) {
   return 0;
 }
 
+/* Probe i's name as this VM sees it: without the NAME: that binds it to
+ * one VM, NULL if it is bound to another. */
+static const char *own_probe(const guest_vm *vm, int i) {
+  const char *name = vp_image_probe(vm->s->img, i);
+  size_t n = vp_probe_vm_prefix(name);
+  if (!n) return name;
+  const char *mine = vm->cfg->name;
+  return mine && strlen(mine) == n - 1 && !strncmp(name, mine, n - 1) ? name + n : NULL;
+}
+
 /* Turn probe i's name into sites, watchpoints or timers. */
 static int plan_probe(guest_vm *vm, int i, int *load, int *unload, char *err, size_t cap) {
-  char name[VP_NAME_MAX + 8];
-  snprintf(name, sizeof name, "%s", vp_image_probe(vm->s->img, i));
+  char name[VP_NAME_MAX + 8], vmpfx[VP_NAME_MAX];
+  const char *own = own_probe(vm, i);
+  if (!own) return 0;
+  snprintf(vmpfx, sizeof vmpfx, "%.*s", (int)(own - vp_image_probe(vm->s->img, i)),
+           vp_image_probe(vm->s->img, i));
+  snprintf(name, sizeof name, "%s", own);
   name[strcspn(name, "(")] = 0; /* typed parameters: GUEST:ENTER:f(int a) */
-  plan p = {.vm = vm, .probe = i, .kind = SITE_PLAIN};
+  plan p = {.vm = vm, .probe = i, .vmpfx = vmpfx, .kind = SITE_PLAIN};
   uint64_t period;
   if (!strcmp(name, "VMMLoad")) {
     load[i] = 1;
@@ -406,7 +421,7 @@ static int plan_probe(guest_vm *vm, int i, int *load, int *unload, char *err, si
 
 static void fire(guest_vm *vm, int probe, const char *name, const uint64_t *args, int nargs) {
   uint32_t vcpu = (uint32_t)(vm->thread > 0 ? vm->thread - 1 : 0);
-  rt_thread *th = rt_thread_get(vm->sp, vcpu + 1);
+  rt_thread *th = rt_thread_get(vm->sp, vm->tid_base + vcpu + 1);
   if (!th) return;
   vp_target t = guest_target_ops;
   t.self = vm;
@@ -599,7 +614,7 @@ static int pause_vm(guest_vm *vm) {
 
 static int vm_connect(guest_vm *vm, ctl_session *s) {
   char gdb[300], qmp[300], err[512];
-  if (parse_vm(s->vm, gdb, qmp, sizeof gdb, err, sizeof err) < 0) {
+  if (parse_vm(vm->cfg->spec, gdb, qmp, sizeof gdb, err, sizeof err) < 0) {
     fprintf(s->err, "vprobe: %s\n", err);
     return -1;
   }
@@ -616,8 +631,8 @@ static int vm_connect(guest_vm *vm, ctl_session *s) {
   vm->running = 0;
   snprintf(vm->qmppath, sizeof vm->qmppath, "%s", qmp);
   guest_target_init(vm);
-  if (s->syms) {
-    if (!(vm->syms = ksym_load(s->syms, err, sizeof err))) {
+  if (vm->cfg->syms) {
+    if (!(vm->syms = ksym_load(vm->cfg->syms, err, sizeof err))) {
       fprintf(s->err, "vprobe: %s\n", err);
       return -1;
     }
@@ -659,21 +674,38 @@ static void vm_free(guest_vm *vm) {
   free(vm->sites);
   free(vm->bps);
   free(vm->code);
+  free(vm->load);
+  free(vm->unload);
   free(vm->spmem);
 }
 
-static int setup_runtime(guest_vm *vm) {
+/* One runtime space for every VM of the run: one script, one set of
+ * globals and aggregates; VM k's vCPUs are threads after VM k-1's. */
+static int setup_runtime(guest_vm *vms, int nvms) {
   rt_layout layout;
-  vp_image_layout(vm->s->img, &layout);
-  layout.max_threads = (uint32_t)vm->g->nthreads + 2;
+  vp_image_layout(vms[0].s->img, &layout);
+  uint32_t threads = 0;
+  for (int k = 0; k < nvms; k++) {
+    vms[k].tid_base = threads;
+    threads += (uint32_t)vms[k].g->nthreads;
+  }
+  layout.max_threads = threads + 2;
   size_t size = rt_space_size(&layout);
-  vm->spmem = calloc(1, size);
-  vm->sp = vm->spmem ? rt_space_init(vm->spmem, size, &layout) : NULL;
-  if (!vm->sp) {
-    fprintf(vm->s->err, "vprobe: cannot set up the runtime (%zu bytes)\n", size);
+  vms[0].spmem = calloc(1, size);
+  rt_space *sp = vms[0].spmem ? rt_space_init(vms[0].spmem, size, &layout) : NULL;
+  if (!sp) {
+    fprintf(vms[0].s->err, "vprobe: cannot set up the runtime (%zu bytes)\n", size);
     return -1;
   }
+  for (int k = 0; k < nvms; k++) vms[k].sp = sp;
   return 0;
+}
+
+static void drain(guest_vm *vm) {
+  if (!vm->sp) return;
+  if (vm->drain_lock) pthread_mutex_lock(vm->drain_lock);
+  ctl_drain(vm->s, vm->sp, UINT64_MAX);
+  if (vm->drain_lock) pthread_mutex_unlock(vm->drain_lock);
 }
 
 static int arm(guest_vm *vm) {
@@ -703,7 +735,7 @@ static int qtrace_setup(guest_vm *vm, const char *qmppath) {
   char err[512];
   if (!names) return -1;
   for (int i = 0; i < n; i++)
-    if (qtrace_known(vp_image_probe(s->img, i)) == 1) names[k++] = vp_image_probe(s->img, i);
+    if (own_probe(vm, i) && qtrace_known(own_probe(vm, i)) == 1) names[k++] = own_probe(vm, i);
   if (!*qmppath) {
     fprintf(s->err, "vprobe: %s: needs the VM's QMP socket (-m PID of a QEMU with -qmp, "
                     "or -m gdb=ADDR,qmp=PATH)\n", names[0]);
@@ -727,7 +759,7 @@ static void qtrace_drain(guest_vm *vm) {
   int n = vp_image_nprobes(vm->s->img);
   while (vm->qt && qtrace_next(vm->qt, &ev, 0) == 1) {
     for (int i = 0; i < n; i++) {
-      if (strcmp(vp_image_probe(vm->s->img, i), ev.probe)) continue;
+      if (!own_probe(vm, i) || strcmp(own_probe(vm, i), ev.probe)) continue;
       int saved = vm->thread;
       vm->async = 1;
       vm->thread = ev.vcpu >= 0 ? ev.vcpu + 1 : 1;
@@ -816,60 +848,130 @@ static int run_loop(guest_vm *vm, uint64_t start) {
     if (!vm->running && resume(vm) < 0) return -1;
     qtrace_drain(vm);
     if (now - last_drain > 50000000ull) {
-      ctl_drain(s, vm->sp, UINT64_MAX);
+      drain(vm);
       last_drain = now;
     }
   }
   return 0;
 }
 
+/* Connect to one VM and plan the probes that are its own. */
+static int vm_prepare(guest_vm *vm) {
+  ctl_session *s = vm->s;
+  int n = vp_image_nprobes(s->img);
+  vm->load = calloc((size_t)n + 1, sizeof *vm->load);
+  vm->unload = calloc((size_t)n + 1, sizeof *vm->unload);
+  vm->sites = calloc(GUEST_MAX_SITES, sizeof *vm->sites);
+  if (!vm->load || !vm->unload || !vm->sites || vm_connect(vm, s) < 0) return -1;
+  char err[512];
+  for (int i = 0; i < n; i++)
+    if (plan_probe(vm, i, vm->load, vm->unload, err, sizeof err) < 0) {
+      fprintf(s->err, "vprobe: %s\n", err);
+      return -1;
+    }
+  return 0;
+}
+
+/* Insert its breakpoints and watchpoints, turn on its trace events, and
+ * run its load probes: with the VM stopped, on the vCPU the connection
+ * stopped (vCPU 0). */
+static int vm_load(guest_vm *vm) {
+  if (arm(vm) < 0) return -1;
+  if (vm->nqt && qtrace_setup(vm, vm->qmppath) < 0) return -1;
+  vm->thread = vm->g->nthreads ? vm->g->threads[0] : 1;
+  vm->regs_ok = 0;
+  if (vm->thread != 1) gdb_set_thread(vm->g, vm->thread);
+  fire_all(vm, vm->load, vp_image_nprobes(vm->s->img));
+  drain(vm);
+  return 0;
+}
+
+/* Unload probes: with the VM stopped, or without it once it is gone. */
+static void vm_unload(guest_vm *vm) {
+  ctl_session *s = vm->s;
+  if (vm->g && (vm->gone || pause_vm(vm) == 0)) {
+    vm->regs_ok = 0;
+    vm->async = vm->gone;
+    fire_all(vm, vm->unload, vp_image_nprobes(s->img));
+    vm->async = 0;
+  }
+  if (getenv("VPROBE_GUEST_STATS"))
+    fprintf(s->err, "vprobe: guest%s%s: %llu breakpoint hits, %llu fires, %llu stops, "
+            "%.3f ms of engine time per stop\n", vm->cfg->name ? " " : "",
+            vm->cfg->name ? vm->cfg->name : "",
+            (unsigned long long)vm->hits, (unsigned long long)vm->fires,
+            (unsigned long long)vm->nstops,
+            vm->nstops ? (double)vm->stopped_ns / 1e6 / (double)vm->nstops : 0.0);
+}
+
+typedef struct loop_arg {
+  guest_vm *vm;
+  uint64_t start;
+} loop_arg;
+
+static void *loop_thread(void *arg) {
+  loop_arg *a = arg;
+  a->vm->rc = run_loop(a->vm, a->start);
+  return NULL;
+}
+
+/* Each VM's stops are waited for on a thread of its own; the probes of
+ * all of them write to the one space. */
+static int run_all(guest_vm *vms, int nvms, uint64_t start) {
+  if (nvms == 1) return vms[0].rc = run_loop(&vms[0], start);
+  pthread_t tids[CTL_MAX_VMS];
+  loop_arg args[CTL_MAX_VMS];
+  int started = 0, rc = 0;
+  for (; started < nvms; started++) {
+    args[started] = (loop_arg){&vms[started], start};
+    if (pthread_create(&tids[started], NULL, loop_thread, &args[started]) != 0) break;
+  }
+  for (int k = 0; k < started; k++) pthread_join(tids[k], NULL);
+  for (int k = 0; k < nvms; k++) rc |= k < started ? vms[k].rc : -1;
+  return rc;
+}
+
+/* Every probe bound to a VM by NAME: names one of the -m VMs. */
+static int check_vm_names(ctl_session *s) {
+  for (int i = 0; i < vp_image_nprobes(s->img); i++) {
+    const char *p = vp_image_probe(s->img, i);
+    size_t n = vp_probe_vm_prefix(p);
+    int found = !n;
+    for (int k = 0; !found && k < s->nvms; k++)
+      found = s->vms[k].name && strlen(s->vms[k].name) == n - 1 && !strncmp(p, s->vms[k].name, n - 1);
+    if (!found) {
+      fprintf(s->err, "vprobe: %s: no VM named %.*s (give it with -m %.*s:VM)\n", p,
+              (int)n - 1, p, (int)n - 1, p);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int guest_run(ctl_session *s) {
-  guest_vm vm = {.s = s};
+  int nvms = s->nvms, rc = 1;
+  guest_vm *vms = calloc((size_t)nvms, sizeof *vms);
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  if (!vms || check_vm_names(s) < 0) goto out;
   /* How breakpoints are passed: VPROBE_GUEST_PASS=step|hop|emulate (the
    * bench compares them). */
   const char *pass = getenv("VPROBE_GUEST_PASS");
-  vm.step_mode = pass && !strcmp(pass, "step");
-  vm.no_emulate = pass && !strcmp(pass, "hop");
-  int n = vp_image_nprobes(s->img), rc = 1;
-  int *load = calloc((size_t)n + 1, sizeof *load), *unload = calloc((size_t)n + 1, sizeof *unload);
-  vm.sites = calloc(GUEST_MAX_SITES, sizeof *vm.sites);
-  if (!load || !unload || !vm.sites) goto out;
-  if (vm_connect(&vm, s) < 0 || setup_runtime(&vm) < 0) goto out;
-  char err[512];
-  for (int i = 0; i < n; i++)
-    if (plan_probe(&vm, i, load, unload, err, sizeof err) < 0) {
-      fprintf(s->err, "vprobe: %s\n", err);
-      goto out;
-    }
-  if (arm(&vm) < 0) goto out;
-  if (vm.nqt && qtrace_setup(&vm, vm.qmppath) < 0) goto out;
-  /* Load probes run with the VM stopped, on the vCPU the connection
-   * stopped (vCPU 0). */
-  vm.thread = vm.g->nthreads ? vm.g->threads[0] : 1;
-  vm.regs_ok = 0;
-  if (vm.thread != 1) gdb_set_thread(vm.g, vm.thread);
-  fire_all(&vm, load, n);
-  ctl_drain(s, vm.sp, UINT64_MAX);
-  uint64_t start = rt_clock();
-  if (run_loop(&vm, start) == 0) rc = 0;
-  /* Unload probes: with the VM stopped, or without it once it is gone. */
-  if (vm.g && (vm.gone || pause_vm(&vm) == 0)) {
-    vm.regs_ok = 0;
-    vm.async = vm.gone;
-    fire_all(&vm, unload, n);
-    vm.async = 0;
+  for (int k = 0; k < nvms; k++) {
+    guest_vm *vm = &vms[k];
+    *vm = (guest_vm){.s = s, .cfg = &s->vms[k], .drain_lock = nvms > 1 ? &lock : NULL};
+    vm->step_mode = pass && !strcmp(pass, "step");
+    vm->no_emulate = pass && !strcmp(pass, "hop");
+    if (vm_prepare(vm) < 0) goto out;
   }
-  if (getenv("VPROBE_GUEST_STATS"))
-    fprintf(s->err, "vprobe: guest: %llu breakpoint hits, %llu fires, %llu stops, "
-            "%.3f ms of engine time per stop\n",
-            (unsigned long long)vm.hits, (unsigned long long)vm.fires,
-            (unsigned long long)vm.nstops,
-            vm.nstops ? (double)vm.stopped_ns / 1e6 / (double)vm.nstops : 0.0);
+  if (setup_runtime(vms, nvms) < 0) goto out;
+  for (int k = 0; k < nvms; k++)
+    if (vm_load(&vms[k]) < 0) goto out;
+  if (run_all(vms, nvms, rt_clock()) == 0) rc = 0;
+  for (int k = 0; k < nvms; k++) vm_unload(&vms[k]);
 out:
-  if (vm.sp) ctl_drain(s, vm.sp, UINT64_MAX);
-  vm_free(&vm);
-  free(load);
-  free(unload);
+  if (vms) drain(&vms[0]); /* the space is one; vms[0] owns it, so goes last */
+  for (int k = nvms; vms && k-- > 0;) vm_free(&vms[k]);
+  free(vms);
   return rc;
 }
 
@@ -880,9 +982,10 @@ int guest_list(ctl_session *s, const char *glob) {
   for (int v = 0; v < 32; v++)
     if (faults[v].name) fprintf(s->out, "Guest_%s\n", faults[v].name);
   fprintf(s->out, "GUEST_READ:ADDR\nGUEST_WRITE:ADDR\n");
-  if (!s->syms) return 0;
+  const char *syms = s->nvms ? s->vms[0].syms : NULL;
+  if (!syms) return 0;
   char err[512];
-  ksym_table *t = ksym_load(s->syms, err, sizeof err);
+  ksym_table *t = ksym_load(syms, err, sizeof err);
   if (!t) {
     fprintf(s->err, "vprobe: %s\n", err);
     return 1;

@@ -204,8 +204,11 @@ static int t_call(void *self, int fn, const uint64_t *iargs, const char *const *
   guest_vm *vm = self;
   uint64_t addr;
   *iret = 0;
-  if (vm->async && fn != VP_FN_SYM2ADDR) return -VP_EXC_MEM;
+  if (vm->async && fn != VP_FN_SYM2ADDR && fn != VP_FN_VMNAME) return -VP_EXC_MEM;
   switch (fn) {
+  case VP_FN_VMNAME: /* NAME of -m NAME:VM, else the VM as -m gave it */
+    snprintf(sret, VP_STR_MAX, "%s", vm->cfg->name ? vm->cfg->name : vm->cfg->spec);
+    return 0;
   case VP_FN_GETGUEST:
     if (addr_arg(vm, iargs, sargs, 0, &addr) < 0) return -VP_EXC_MEM;
     return gdb_read_mem(vm->g, addr, iret, 8) < 0 ? -VP_EXC_MEM : 0;

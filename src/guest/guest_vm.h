@@ -6,6 +6,7 @@
 #ifndef GUEST_VM_H
 #define GUEST_VM_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "ctl/ctl.h"
@@ -77,6 +78,11 @@ typedef struct guest_page {
 
 typedef struct guest_vm {
   ctl_session *s;
+  const ctl_vm *cfg;    /* its -m [NAME:]VM and -s */
+  uint32_t tid_base;    /* its vCPU v fires on runtime thread tid_base + v + 1 */
+  pthread_mutex_t *drain_lock; /* several VMs share one space and its streams */
+  int *load, *unload;   /* probes that fire when it loads, unloads */
+  int rc;               /* run_loop's result, from its thread */
   gdb_conn *g;
   ksym_table *syms;
   rt_space *sp;

@@ -81,6 +81,7 @@ static const vp_builtin builtins[] = {
   {"offatstrcpy", 'i', "s", VP_DOM_GUEST | VP_DOM_VMM, 0, VP_FN_OFFATSTRCPY},
   {"curprocname", 's', "", DOM_REGS, 0, VP_FN_CURPROCNAME},
   {"curpid", 'i', "", DOM_REGS, 0, VP_FN_CURPID},
+  {"vmname", 's', "", DOM_HV, 0, VP_FN_VMNAME},
   {"setgpr", 'i', "ii", DOM_REGS, 1, VP_FN_SETGPR},
   {"setphysgpr", 'i', "ii", DOM_HV, 1, VP_FN_SETPHYSGPR},
   {"setvmw", 'i', "ii", VP_DOM_VMX, 1, VP_FN_SETVMW},
@@ -121,6 +122,26 @@ static int prefixed(const char *s, const char *pre) {
   return !strncmp(s, pre, n) && s[n] != 0;
 }
 
+int vp_fn_returns_str(int fn) { return fn == VP_FN_CURPROCNAME || fn == VP_FN_VMNAME; }
+
+/* NAME: of a probe of one VM (web:GUEST:..., web:VMMUnload): an identifier
+ * that is not a domain of its own.  Its length with the colon, or 0. */
+static size_t vm_prefix(const char *p) {
+  static const char *const domains[] = {"GUEST", "GUEST_READ", "GUEST_WRITE", "GUEST_EXEC",
+                                        "VMM", "VMX", "VMK", "USEC"};
+  size_t n = 0;
+  while (isalnum((unsigned char)p[n]) || p[n] == '_') n++;
+  if (!n || p[n] != ':' || isdigit((unsigned char)p[0])) return 0;
+  for (size_t i = 0; i < sizeof domains / sizeof *domains; i++)
+    if (strlen(domains[i]) == n && !strncmp(p, domains[i], n)) return 0;
+  return n + 1;
+}
+
+size_t vp_probe_vm_prefix(const char *p) {
+  size_t n = vm_prefix(p);
+  return n && (vp_probe_domain(p + n) & (VP_DOM_GUEST | VP_DOM_VMM)) ? n : 0;
+}
+
 int vp_probe_domain(const char *p) {
   if (!strcmp(p, "VMXLoad") || !strcmp(p, "VMXUnload") ||
       !strcmp(p, "VMX1Hz") || !strcmp(p, "VMX10Hz"))
@@ -148,6 +169,10 @@ int vp_probe_domain(const char *p) {
   if (prefixed(p, "GUEST:") || prefixed(p, "GUEST_WRITE:") ||
       prefixed(p, "GUEST_READ:") || prefixed(p, "GUEST_EXEC:"))
     return VP_DOM_GUEST;
+  /* NAME:probe: the probe in the VM named NAME (vprobe -m NAME:VM) */
+  size_t vm = vm_prefix(p);
+  if (vm && !vm_prefix(p + vm))
+    return vp_probe_domain(p + vm) & (VP_DOM_GUEST | VP_DOM_VMM);
   return 0;
 }
 

@@ -173,7 +173,7 @@ static int read_str(vpx *x, int model, uint64_t addr, char *dst) {
 static const char *const fn_names[VP_FN_COUNT] = {
   "getguest", "getgueststr", "getguestphys", "gueststack", "getvmx",
   "getvmxstr", "vmxstack", "sym2addr", "offatret", "offatstrcpy",
-  "curprocname", "curpid", "setgpr", "setphysgpr", "setvmw", "setguest",
+  "curprocname", "curpid", "vmname", "setgpr", "setphysgpr", "setvmw", "setguest",
   "genmce", "skipfunction", "setwatchpoint", "removewatchpoint"};
 
 int vp_run(rt_thread *th, const vp_image *img, const vp_fire *fire) {
@@ -637,7 +637,7 @@ L_TCALL: {
     iargs[i] = s ? 0 : v[i];
     sargs[i] = s ? sref(x, v[i]) : NULL;
   }
-  char *sret = A == VP_FN_CURPROCNAME ? x->arena[sbase + pc[2]] : scratch;
+  char *sret = vp_fn_returns_str((int)A) ? x->arena[sbase + pc[2]] : scratch;
   sret[0] = 0;
   const vp_target *t = fire->target;
   int rc = t && t->call ? t->call(t->self, (int)A, iargs, sargs, (int)k,
@@ -653,7 +653,7 @@ L_TCALL: {
     scopy(wref(x, v[out - 1], scratch), tmp);
   }
   sp = v;
-  *sp++ = A == VP_FN_CURPROCNAME ? VPX_REF(VPX_REF_SLOT, sbase + pc[2]) : iret;
+  *sp++ = vp_fn_returns_str((int)A) ? VPX_REF(VPX_REF_SLOT, sbase + pc[2]) : iret;
   NEXT(3);
 }
 L_TRY:

@@ -168,7 +168,7 @@ static int effect(chk *k, uint32_t pc, int *pops, int *pushes, int64_t *jump,
   case OP_TCALL: {
     uint32_t nargs = w2 & 0xff, out = w2 >> 24;
     NEED(a < VP_FN_COUNT && nargs <= VPI_MAX_ARGS && out <= nargs);
-    NEED(a != VP_FN_CURPROCNAME || k->code[pc + 2] < f->nslots);
+    NEED(!vp_fn_returns_str((int)a) || k->code[pc + 2] < f->nslots);
     *pops = (int)nargs;
     *pushes = 1;
     break;

@@ -37,6 +37,8 @@ enum vp_domain {
  * several for USEC:N (VP_DOM_LOCAL | VP_DOM_VMM): a timer without a VM, a
  * vCPU sampling probe with one; test with &. */
 int vp_probe_domain(const char *probename);
+/* Length of the "NAME:" that binds a probe to one VM (web:GUEST:...), or 0. */
+size_t vp_probe_vm_prefix(const char *probename);
 
 /* Built-in integer variables (registers and friends). */
 enum vp_reg {
@@ -70,6 +72,7 @@ enum vp_fn {
   VP_FN_GETGUEST, VP_FN_GETGUESTSTR, VP_FN_GETGUESTPHYS, VP_FN_GUESTSTACK,
   VP_FN_GETVMX, VP_FN_GETVMXSTR, VP_FN_VMXSTACK, VP_FN_SYM2ADDR,
   VP_FN_OFFATRET, VP_FN_OFFATSTRCPY, VP_FN_CURPROCNAME, VP_FN_CURPID,
+  VP_FN_VMNAME,
   /* destructive */
   VP_FN_SETGPR, VP_FN_SETPHYSGPR, VP_FN_SETVMW, VP_FN_SETGUEST, VP_FN_GENMCE,
   VP_FN_SKIPFUNCTION, VP_FN_SETWATCHPOINT, VP_FN_REMOVEWATCHPOINT,
@@ -90,6 +93,8 @@ typedef struct vp_builtin {
   int fn;          /* VP_FN_* for target built-ins, -1 if the interpreter does it */
 } vp_builtin;
 const vp_builtin *vp_builtin_find(const char *name);
+/* True for the target built-ins that return a string (curprocname, vmname). */
+int vp_fn_returns_str(int fn);
 
 typedef struct vp_var {
   const char *name; /* "RIP", "PROBENAME", "ARG3" ... */

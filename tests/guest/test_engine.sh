@@ -4,23 +4,13 @@
 # vprobe, and unload leaving the guest to finish its workload.  One VM for
 # every check.
 . "$VPROBE_TOP/tests/lib.sh"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-[ -x "$VPROBE" ] || skip "vprobe not built"
-
-img=$VPROBE_TOP/build/vm-image
-"$VPROBE_TOP/tools/mkvm" "$img" > "$TMP/mkvm.log" 2>&1
-rc=$?
-[ $rc = 77 ] && skip "$(tail -n1 "$TMP/mkvm.log")"
-[ $rc = 0 ] || { cat "$TMP/mkvm.log"; fail "mkvm exit $rc"; done_testing; }
-
+need_vm_image
 vm=$VPROBE_TOP/tools/vm
 d=$TMP/vm
-trap '"$vm" stop "$d"; rm -rf "$TMP"' EXIT
 # The workload runs 60 s of guest time (slower while probed) and the guest
 # stays up after it.
-out=$("$vm" start "$d" --image "$img" --workload ls --secs 60 --stay 2>&1) ||
-  { echo "$out"; fail "the VM does not start"; done_testing; }
-pid=${out#pid=}; pid=${pid%% *}
+start_vm "$d" --workload ls --secs 60 --stay
+pid=$VM_PID
 M="-m gdb=unix:$d/gdb.sock,qmp=$d/qmp.sock -s $d/kallsyms"
 
 # 1. Counts on a kernel function keyed by the process name (the Linux

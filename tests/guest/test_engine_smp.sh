@@ -4,20 +4,10 @@
 # disk static probes (QEMU trace events through QMP, -m PID) fire with
 # plausible arguments, and unload lets the workload finish.
 . "$VPROBE_TOP/tests/lib.sh"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-[ -x "$VPROBE" ] || skip "vprobe not built"
-
-img=$VPROBE_TOP/build/vm-image
-"$VPROBE_TOP/tools/mkvm" "$img" > "$TMP/mkvm.log" 2>&1
-rc=$?
-[ $rc = 77 ] && skip "$(tail -n1 "$TMP/mkvm.log")"
-[ $rc = 0 ] || { cat "$TMP/mkvm.log"; fail "mkvm exit $rc"; done_testing; }
-
+need_vm_image
 vm=$VPROBE_TOP/tools/vm
 d=$TMP/vm
-trap '"$vm" stop "$d"; rm -rf "$TMP"' EXIT
-out=$("$vm" start "$d" --image "$img" --smp 2 --workload disk --secs 30 --stay 2>&1) ||
-  { echo "$out"; fail "the VM does not start"; done_testing; }
+start_vm "$d" --smp 2 --workload disk --secs 30 --stay
 M="-m gdb=unix:$d/gdb.sock -s $d/kallsyms"
 
 cat > "$TMP/cpus.emt" <<'EOF'
@@ -41,7 +31,7 @@ res=$("$VPROBE" $M -d 4 "$TMP/opens.emt" 2>&1)
 check_match "opens by process name on 2 vCPUs" "^open [01] wl_(ls|cat|dd)" "$res"
 
 # Disk requests: reads and writes, each with a sector count (ARG6).
-pid=${out#pid=}; pid=${pid%% *}
+pid=$VM_PID
 cat > "$TMP/disk.emt" <<'EOF'
 aggr io[0][1];
 Disk_IOStart { io[ARG3 ? "read" : "write"]++; if (ARG6 > 0) { io["sized"]++; } }

@@ -11,17 +11,10 @@ for f in "$VPROBE_TOP"/examples/guest/*.emt; do
     fail "$(basename "$f") does not compile: $(head -3 "$TMP/emmett.out")"
 done
 
-img=$VPROBE_TOP/build/vm-image
-"$VPROBE_TOP/tools/mkvm" "$img" > "$TMP/mkvm.log" 2>&1
-rc=$?
-[ $rc = 77 ] && skip "$(tail -n1 "$TMP/mkvm.log")"
-[ $rc = 0 ] || { cat "$TMP/mkvm.log"; fail "mkvm exit $rc"; done_testing; }
-
+need_vm_image
 vm=$TMP/vm
-trap '"$VPROBE_TOP/tools/vm" stop "$vm"; rm -rf "$TMP"' EXIT
-info=$("$VPROBE_TOP/tools/vm" start "$vm" --image "$img" --workload forever) ||
-  { fail "tools/vm start: $info"; done_testing; }
-pid=${info#pid=}; pid=${pid%% *}
+start_vm "$vm" --workload forever
+pid=$VM_PID
 export VPROBE_LIB=$VPROBE_TOP/lib
 run() { timeout 120 "$VPROBE" -m "$pid" -s "$vm/kallsyms" "$@" 2>&1; }
 
