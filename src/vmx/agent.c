@@ -135,7 +135,8 @@ static const char *attach_region(agent *ag) {
       !in_region(ag, sh->space_off, sh->space_len) ||
       !in_region(ag, sh->points_off, (uint64_t)sh->npoints * sizeof(vmx_point)) ||
       !in_region(ag, sh->syms_off, (uint64_t)sh->nsyms * sizeof(vmx_sym)) ||
-      !in_region(ag, sh->str_off, sh->str_len))
+      !in_region(ag, sh->str_off, sh->str_len) ||
+      !in_region(ag, sh->unwind_off, (uint64_t)sh->nunwind * sizeof(vmx_unwind)))
     return "shared region tables out of bounds";
   ag->img = vp_image_from_bytes(base + sh->image_off, sh->image_len);
   if (!ag->img)
@@ -149,6 +150,8 @@ static const char *attach_region(agent *ag) {
   ag->nsyms = sh->nsyms;
   ag->strs = base + sh->str_off;
   ag->strs_len = sh->str_len;
+  ag->unw = (const vmx_unwind *)(base + sh->unwind_off);
+  ag->nunw = sh->nunwind;
   if (ag->strs_len && ag->strs[ag->strs_len - 1])
     return "string table not terminated";
   for (uint32_t i = 0; i < sh->npoints; i++)

@@ -107,6 +107,8 @@ struct agent {
   uint32_t nsyms;
   const char *strs;
   uint64_t strs_len;
+  const vmx_unwind *unw; /* CFI rules for vmxstack (proto.h), sorted */
+  uint32_t nunw;
   /* placement */
   agent_site *sites;
   int nsites;

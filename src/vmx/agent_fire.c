@@ -274,10 +274,11 @@ static int t_call(void *self, int fn, const uint64_t *iargs, const char *const *
     int n = 0;
     if (c->f && c->exit_ret && depth > 1) { /* the function, then where it returns */
       pcs[0] = c->f->rip;
-      n = 1 + ustack_walk(c->exit_ret, c->f->rsp, c->f->rbp, 0, ag->guarded, pcs + 1,
-                          depth - 1);
+      n = 1 + ustack_walk_cfi(ag->unw, ag->nunw, c->exit_ret, c->f->rsp, c->f->rbp, 0,
+                              ag->guarded, pcs + 1, depth - 1);
     } else if (c->f) {
-      n = ustack_walk(c->f->rip, c->f->rsp, c->f->rbp, c->at_entry, ag->guarded, pcs, depth);
+      n = ustack_walk_cfi(ag->unw, ag->nunw, c->f->rip, c->f->rsp, c->f->rbp, c->at_entry,
+                          ag->guarded, pcs, depth);
     }
     unshadow(c->t, pcs, n);
     agent_tls *t = c->t;

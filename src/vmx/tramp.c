@@ -24,19 +24,23 @@
  * one displaced instruction, relocated, then a jump back).
  *
  * Writing the jump while other threads run (the scheme Linux uses for its
- * own text): int3 at the first byte, sync every core, wait 2 ms, write
- * bytes 1..4, sync, write the jmp opcode, sync.  A thread reaching the
- * point meanwhile traps, and the handler sends it through the tail, which
- * runs the original instructions: it never sees a half-written jump.  The
- * wait lets a thread that was running inside the displaced bytes leave
- * them before they change.  Cores are synchronized with membarrier's
- * SYNC_CORE command where the kernel has it.  Many sites are written
- * together, so the syncs and the wait are paid once per load.  What this
- * cannot cover is a thread descheduled *inside* the displaced bytes (on an
- * instruction boundary after the first one) for the whole wait; stopping
- * the world to check every thread's RIP costs more than we want at attach
- * time, and function entries make that rare.  Unpatching is the same in
- * reverse (no wait needed: no thread is inside a jump).
+ * own text): int3 at the first byte, sync every core, move every thread
+ * that is inside the displaced bytes out of them, write bytes 1..4, sync,
+ * write the jmp opcode, sync.  A thread reaching the point meanwhile traps,
+ * and the handler sends it through the tail, which runs the original
+ * instructions: it never sees a half-written jump.  A thread that was
+ * inside the displaced bytes when the int3 went in (descheduled on an
+ * instruction boundary after the first one, which a loaded machine makes
+ * common) would resume in the middle of the jump: so every thread that is
+ * not asleep in a system call gets a signal (MOVE_SIG), whose handler moves
+ * it to the same instruction in the tail, and the jump is written once
+ * each has been through the handler or is gone.  A site a thread cannot be
+ * moved from (not on an instruction boundary, or a thread that does not
+ * answer, its signals blocked) stays an int3 trap site: slower, never
+ * wrong.  Cores are synchronized with membarrier's SYNC_CORE command where
+ * the kernel has it.  Many sites are written together, so the syncs and
+ * the signals are paid once per load.  Unpatching is the same in reverse
+ * (no thread is ever inside a jump).
  *
  * Global state: the SIGTRAP and SIGSEGV handlers need to find the site table
  * and the previous handlers; those are the only mutable globals, set once.
@@ -45,6 +49,7 @@
 
 #include <Zydis/Zydis.h>
 #include <cpuid.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -73,6 +78,10 @@ struct tramp_site {
   uint8_t jmp[5];        /* the jump written */
   int prot;              /* of the page(s) */
   uint8_t *tramp, *tail;
+  uint8_t tailmap[MAXDISP]; /* tail offset of the displaced instruction at
+                               each byte offset, 0xff within an instruction */
+  volatile uint8_t moving;  /* being committed: threads inside move out */
+  volatile uint8_t stuck;   /* a thread could not be moved out */
   tramp_hook hook;
   void *arg;
 };
@@ -91,10 +100,14 @@ struct tramp_set {
   ZydisDecoder dec;
   int sync_core; /* membarrier SYNC_CORE registered */
   uint32_t xsave; /* bytes of the XSAVE area (0: no XSAVE) */
+  /* threads through move_handler during a commit (their tids) */
+  pid_t *moved;
+  uint32_t nmoved, capmoved;
 };
 
 static tramp_set *volatile trap_set;
-static struct sigaction prev_trap, prev_segv, prev_bus;
+static struct sigaction prev_trap, prev_segv, prev_bus, prev_move;
+#define MOVE_SIG (SIGRTMAX - 4)
 static int guard_on;
 
 /* ---- code memory near the target ---- */
@@ -399,13 +412,19 @@ static int emit_jmp(emit *e, uint64_t to) {
   return 0;
 }
 
-/* The tail: the displaced instructions relocated, then jmp addr+len. */
-static int emit_tail(tramp_set *s, emit *e, uint64_t addr, int len) {
+/* The tail: the displaced instructions relocated, then jmp addr+len.
+ * map[off] is where the instruction at addr+off went (if map). */
+static int emit_tail(tramp_set *s, emit *e, uint64_t addr, int len, uint8_t *map) {
   ZydisDecodedInstruction in;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  uint8_t *start = e->p;
+  if (map)
+    memset(map, 0xff, MAXDISP);
   for (int off = 0; off < len;) {
     if (decode(s, addr + off, &in, ops))
       return -1;
+    if (map && e->p - start < 0xff)
+      map[off] = (uint8_t)(e->p - start);
     int n = reloc_one(&in, ops, addr + off, (uint64_t)e->p, e->p);
     if (n < 0)
       return -1;
@@ -482,6 +501,119 @@ static void trap_handler(int sig, siginfo_t *si, void *ucv) {
   uc->uc_mcontext.gregs[REG_RIP] = first == site->orig[0] ? site->addr : (uint64_t)site->tail;
 }
 
+/* ---- moving threads out of the displaced bytes ---- */
+
+/* MOVE_SIG from our own commit (else the program's own use of it): a
+ * thread inside the displaced bytes of a site being committed goes on at
+ * the same instruction in the tail. */
+static void move_handler(int sig, siginfo_t *si, void *ucv) {
+  tramp_set *s = trap_set;
+  if (!s || si->si_code != SI_TKILL || si->si_pid != getpid()) {
+    chain(&prev_move, sig, si, ucv, 0);
+    return;
+  }
+  ucontext_t *uc = ucv;
+  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
+  int n = __atomic_load_n(&s->nsites, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n; i++) {
+    tramp_site *t = &s->sites[i];
+    if (!t->moving || rip <= t->addr || rip >= t->addr + t->len)
+      continue;
+    if (t->tailmap[rip - t->addr] == 0xff)
+      t->stuck = 1;
+    else
+      uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(t->tail + t->tailmap[rip - t->addr]);
+  }
+  uint32_t k = __atomic_fetch_add(&s->nmoved, 1, __ATOMIC_ACQ_REL);
+  if (k < s->capmoved)
+    s->moved[k] = (pid_t)syscall(SYS_gettid);
+}
+
+/* Could thread tid be inside a moving site?  Its /proc .../syscall line
+ * says "running" (on a CPU, or descheduled: we cannot know where), or the
+ * number of the system call it sleeps in and its user pc. */
+static int maybe_inside(tramp_set *s, pid_t tid) {
+  char path[64], line[128];
+  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read(fd, line, sizeof line - 1);
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0)
+    return 1;
+  line[n] = 0;
+  unsigned long long sp, pc;
+  long nr;
+  if (sscanf(line, "%ld", &nr) != 1 ||
+      (nr < 0 ? sscanf(line, "%ld 0x%llx 0x%llx", &nr, &sp, &pc)
+              : sscanf(line, "%ld %*s %*s %*s %*s %*s %*s 0x%llx 0x%llx", &nr, &sp, &pc)) != 3)
+    return 1;
+  for (int i = 0; i < s->nsites; i++)
+    if (s->sites[i].moving && pc > s->sites[i].addr && pc < s->sites[i].addr + s->sites[i].len)
+      return 1;
+  return 0;
+}
+
+static int moved(const tramp_set *s, pid_t tid) {
+  uint32_t n = __atomic_load_n(&s->nmoved, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n && i < s->capmoved; i++)
+    if (s->moved[i] == tid)
+      return 1;
+  return 0;
+}
+
+/* Send every other thread that may be inside the moving sites through
+ * move_handler and wait (up to a second) until each has been through it
+ * or has exited.  0, or -1 if some did not answer. */
+static int move_out(tramp_set *s) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return -1;
+  pid_t me = (pid_t)syscall(SYS_gettid), pid = getpid();
+  pid_t *sent = NULL;
+  uint32_t nsent = 0, cap = 0;
+  int rc = 0;
+  __atomic_store_n(&s->nmoved, 0, __ATOMIC_RELEASE);
+  for (struct dirent *de; (de = readdir(d));) {
+    pid_t tid = (pid_t)atoi(de->d_name);
+    if (tid <= 0 || tid == me || !maybe_inside(s, tid))
+      continue;
+    if (nsent == cap) {
+      pid_t *p = realloc(sent, (cap = cap ? 2 * cap : 64) * sizeof *p);
+      if (!p) {
+        rc = -1;
+        break;
+      }
+      sent = p;
+    }
+    if (nsent + 1 > s->capmoved) { /* the handler's record, before any signal */
+      rc = -1;
+      break;
+    }
+    if (syscall(SYS_tgkill, pid, tid, MOVE_SIG) == 0)
+      sent[nsent++] = tid;
+  }
+  closedir(d);
+  for (int waited = 0; rc == 0; waited++) {
+    uint32_t left = 0;
+    for (uint32_t i = 0; i < nsent; i++)
+      if (sent[i] && !moved(s, sent[i])) {
+        if (syscall(SYS_tgkill, pid, sent[i], 0) != 0)
+          sent[i] = 0; /* exited */
+        else
+          left++;
+      }
+    if (!left)
+      break;
+    if (waited == 10000)
+      rc = -1;
+    else
+      usleep(100);
+  }
+  free(sent);
+  return rc;
+}
+
 /* ---- public ---- */
 
 tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
@@ -499,6 +631,12 @@ tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
     return NULL;
   }
   ZydisDecoderInit(&s->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  /* move_handler's record of the threads it moved (it cannot allocate) */
+  s->capmoved = 32768;
+  s->moved = mmap(NULL, s->capmoved * sizeof *s->moved, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (s->moved == MAP_FAILED)
+    s->moved = NULL, s->capmoved = 0;
   s->sync_core = syscall(SYS_membarrier, 64 /* REGISTER_..._SYNC_CORE */, 0, 0) == 0;
   unsigned a, bx, c, d;
   if (__get_cpuid(1, &a, &bx, &c, &d) && (c & (1u << 27)) && /* OSXSAVE */
@@ -516,6 +654,10 @@ tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
     sigaction(SIGTRAP, &sa, &old);
     if (old.sa_sigaction != trap_handler)
       prev_trap = old;
+    sa.sa_sigaction = move_handler;
+    sigaction(MOVE_SIG, &sa, &old);
+    if (old.sa_sigaction != move_handler)
+      prev_move = old;
   }
   return s;
 }
@@ -571,7 +713,7 @@ static int build_jump(tramp_set *s, tramp_site *t, uint64_t fn_lo, uint64_t fn_h
     return -1;
   memcpy(code, buf, head);
   emit re = {code + head};
-  int rc = emit_tail(s, &re, t->addr, len);
+  int rc = emit_tail(s, &re, t->addr, len, t->tailmap);
   mprotect((void *)pg, end - pg, PROT_READ | PROT_EXEC);
   if (rc)
     return -1;
@@ -595,7 +737,7 @@ static int build_trap(tramp_set *s, tramp_site *t) {
   if (mprotect((void *)pg, end - pg, PROT_READ | PROT_WRITE | PROT_EXEC))
     return -1;
   emit e = {code};
-  int rc = emit_tail(s, &e, t->addr, in.length);
+  int rc = emit_tail(s, &e, t->addr, in.length, NULL);
   mprotect((void *)pg, end - pg, PROT_READ | PROT_EXEC);
   if (rc)
     return -1;
@@ -642,11 +784,11 @@ tramp_site *tramp_prepare(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t 
   return t;
 }
 
-/* All sites together, so the slow steps (syncing every core, waiting) are
- * paid once: int3 everywhere; sync; wait a moment, so that a thread that
- * was running inside the displaced bytes has run out of them (new arrivals
- * trap and go round through the tail); the jumps' last 4 bytes; sync; the
- * jmp opcodes; sync. */
+/* All sites together, so the slow steps (syncing every core, signalling
+ * the threads) are paid once: int3 everywhere; sync; move the threads
+ * inside displaced bytes out of them (new arrivals trap and go round
+ * through the tail); the jumps' last 4 bytes; sync; the jmp opcodes; sync.
+ * A site that cannot be made safe stays a trap site. */
 int tramp_commit(tramp_set *s, tramp_site *const *sites, int n) {
   static const uint8_t int3 = 0xcc;
   int jumps = 0, ok = 0;
@@ -663,11 +805,19 @@ int tramp_commit(tramp_set *s, tramp_site *const *sites, int n) {
   sync_cores(s);
   if (!jumps)
     return ok;
-  usleep(2000);
+  for (int i = 0; i < n; i++)
+    if (sites[i]->live && sites[i]->how == TRAMP_JUMP)
+      sites[i]->stuck = 0, sites[i]->moving = 1;
+  int all_out = move_out(s) == 0;
   for (int i = 0; i < n; i++) {
     tramp_site *t = sites[i];
     if (!t->live || t->how != TRAMP_JUMP)
       continue;
+    t->moving = 0;
+    if (!all_out || t->stuck) { /* the tail still runs the displaced code */
+      t->how = TRAMP_TRAP;
+      continue;
+    }
     put32(t->jmp + 1, (int32_t)((int64_t)((uint64_t)t->tramp - (t->addr + 5))));
     t->jmp[0] = 0xe9;
     poke(t->addr + 1, t->jmp + 1, 4, t->prot);

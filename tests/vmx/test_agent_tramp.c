@@ -2,12 +2,14 @@
  * test_agent_tramp.c - the patching mechanism on its own, with a stub hook:
  * exact hit counts (1 and 4 threads), arguments seen in the frame, the
  * relocation of RIP-relative and branch instructions, the trap fallback for
- * tiny functions and for branch targets inside the patch, the return
- * trampoline, guarded reads, and code bytes identical after unpatch.
+ * tiny functions and for branch targets inside the patch, a thread asleep
+ * inside the bytes a jump replaces (moved out before they change), the
+ * return trampoline, guarded reads, and code bytes identical after unpatch.
  */
 #include "vmx/tramp.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,14 @@ __asm__(".text\n"
         "  nopl 0(%rax,%rax,1)\n  nop\n  nop\n"
         "  vmovdqu %ymm0,(%rsi)\n  vzeroupper\n  ret\n"
         ".globl t_avx_end\n t_avx_end:\n"
+        ".globl t_park\n t_park:\n"       /* rdi = flag: pause() inside the */
+        "  mov $34,%eax\n"                  /* 5 bytes at t_park_site, then */
+        ".globl t_park_site\n t_park_site:\n" /* *flag = 1 */
+        "  nop\n  syscall\n  nop\n  nop\n  movl $1,(%rdi)\n  ret\n"
+        ".globl t_park_end\n t_park_end:\n"
         ".data\n t_val: .quad 1000\n .text\n");
+void t_park(volatile int *flag);
+extern char t_park_site[], t_park_end[];
 void t_avx(const void *in, void *out);
 extern char t_avx_mid[], t_avx_end[];
 long t_rip(long), t_br(long), t_loop(long), t_call(long);
@@ -105,6 +114,13 @@ static void *thread_main(void *arg) {
     sum += p_add(i, 1);
   return (void *)sum;
 }
+
+static void *park_main(void *flag) {
+  t_park(flag);
+  return NULL;
+}
+
+static void wake(int sig) { (void)sig; }
 
 /* EXIT: the hook swaps the return address for the return trampoline. */
 typedef struct exitctl {
@@ -224,6 +240,30 @@ int main(void) {
     if (t)
       tramp_unpatch(s, t);
   }
+
+  /* A thread asleep in a system call whose pc (just past the syscall) is
+   * inside the bytes the jump replaces: the commit moves it to the same
+   * place in the tail, so it finishes through the original instructions.
+   * Left there, the wake-up below would resume it in the middle of the
+   * jump and crash this test. */
+  volatile int parked = 0;
+  pthread_t pt;
+  signal(SIGUSR1, wake);
+  pthread_create(&pt, NULL, park_main, (void *)&parked);
+  usleep(200000);
+  CHECK(!parked, "the thread did not park");
+  memcpy(before, t_park_site, 8);
+  counter cpk = {0};
+  t = tramp_patch(s, (uint64_t)t_park_site, (uint64_t)t_park, (uint64_t)t_park_end, 0, hook,
+                  &cpk, err, sizeof err);
+  CHECK(t && tramp_site_how(t) == TRAMP_JUMP, "t_park_site: %s", t ? "a trap" : err);
+  pthread_kill(pt, SIGUSR1);
+  pthread_join(pt, NULL);
+  CHECK(parked == 1, "the parked thread did not finish");
+  CHECK(cpk.hits == 0, "t_park_site hits %ld", cpk.hits);
+  if (t)
+    tramp_unpatch(s, t);
+  CHECK(!memcmp(before, t_park_site, 8), "t_park_site bytes");
 
   /* The return trampoline. */
   exitctl x = {0};
