@@ -2,6 +2,7 @@
  * socketpair: framing, acks, run-length and escapes, the handshake and the
  * register map (including QEMU 7.2's description that lists three
  * registers its stub does not serve), memory, breakpoints, stop replies. */
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -293,6 +294,42 @@ static void test_parse_stop(void **state) {
   assert_int_equal(st.signal, 5);
 }
 
+/* Raw bytes the client wrote, or "" if none came within 100 ms. */
+static const char *raw(int fd, char *buf, size_t cap) {
+  struct pollfd pf = {.fd = fd, .events = POLLIN};
+  ssize_t n = poll(&pf, 1, 100) == 1 ? read(fd, buf, cap - 1) : 0;
+  buf[n > 0 ? n : 0] = 0;
+  return buf;
+}
+
+/* Ack mode: the '+' owed for a reply rides in front of the next packet,
+ * the client does not wait for the stub's '+', resends on '-', and sends
+ * an owed '+' on its own before it blocks. */
+static void test_ack_riding(void **state) {
+  (void)state;
+  int sv[2];
+  char buf[256], reply[64];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  gdb_conn *g = gdb_from_fd(sv[0]);
+  assert_int_equal(gdb_send(g, "g", 1), 0); /* returns without an ack */
+  assert_string_equal(raw(sv[1], buf, sizeof buf), "$g#67");
+  assert_int_equal(write(sv[1], "+$OK#9a", 7), 7);
+  assert_int_equal(gdb_recv(g, reply, sizeof reply, 1000), 2);
+  assert_string_equal(raw(sv[1], buf, sizeof buf), ""); /* the ack waits */
+  assert_int_equal(gdb_send(g, "m0,1", 4), 0);
+  assert_string_equal(raw(sv[1], buf, sizeof buf), "+$m0,1#fa");
+  assert_int_equal(write(sv[1], "-", 1), 1); /* refused: sent again, no '+' */
+  assert_int_equal(gdb_recv(g, reply, sizeof reply, 0), -2);
+  assert_string_equal(raw(sv[1], buf, sizeof buf), "$m0,1#fa");
+  assert_int_equal(write(sv[1], "+$00#60", 7), 7);
+  assert_int_equal(gdb_recv(g, reply, sizeof reply, 1000), 2);
+  assert_string_equal(reply, "00");
+  assert_int_equal(gdb_recv(g, reply, sizeof reply, 0), -2); /* blocks: ack first */
+  assert_string_equal(raw(sv[1], buf, sizeof buf), "+");
+  gdb_close(g);
+  close(sv[1]);
+}
+
 static void test_open_errors(void **state) {
   (void)state;
   char err[256];
@@ -308,6 +345,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_breakpoints_and_stops, setup, teardown),
       cmocka_unit_test(test_parse_stop),
+      cmocka_unit_test(test_ack_riding),
       cmocka_unit_test(test_open_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
