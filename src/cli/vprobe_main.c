@@ -305,7 +305,11 @@ int main(int argc, char **argv) {
     char *vptext = gather_vp(&o);
     if (!vptext) return 1;
     if (o.aggr_each_sec) {
-      char *more = cli_aggr_reporting(vptext, o.s.nvms ? "VMM1Hz" : "VMX1Hz");
+      /* once a second in all: with several VMs, the first one's tick */
+      char tick[VP_NAME_MAX];
+      snprintf(tick, sizeof tick, "%s%sVMM1Hz", o.s.nvms > 1 ? o.s.vms[0].name : "",
+               o.s.nvms > 1 ? ":" : "");
+      char *more = cli_aggr_reporting(vptext, o.s.nvms ? tick : "VMX1Hz");
       free(vptext);
       vptext = more;
     }

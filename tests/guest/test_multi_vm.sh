@@ -44,6 +44,11 @@ check_match "two_vms: system calls in a" "^ *a +(wl_[a-z]+|init) +[1-9]" "$res"
 check_match "two_vms: system calls in b" "^ *b +(wl_[a-z]+|init) +[1-9]" "$res"
 check_match "two_vms: samples by mode" "^ *[ab] +(kernel|user) +[1-9]" "$res"
 
+# -a logs the aggregates once a second for all VMs, not once per VM.
+res=$("$VPROBE" $VMS -a -d 2.5 -c 'aggr opens[0][1]; GUEST:ENTER:do_sys_openat2 { opens[vmname()]++; }' 2>&1)
+n=$(printf '%s\n' "$res" | grep -c 'strKey0')
+[ "$n" -ge 2 ] && [ "$n" -le 3 ] || fail "-a: $n tables in 2.5 s (want 2 or 3): $res"
+
 # Errors: several VMs need names; a probe's VM must be one of them.
 res=$("$VPROBE" -m "gdb=unix:$a/gdb.sock" -m "gdb=unix:$b/gdb.sock" -c 'VMMLoad { }' 2>&1)
 check_match "two unnamed VMs are refused" "^vprobe: -m gdb=unix:.*each needs a name" "$res"
