@@ -453,8 +453,14 @@ static uint64_t le_hex(const char *p, int bytes) {
 }
 
 int gdb_read_regs(gdb_conn *g, uint64_t *regs) {
+  if (gdb_send(g, "g", 1) < 0) return -1;
+  return gdb_recv_regs(g, regs);
+}
+
+int gdb_recv_regs(gdb_conn *g, uint64_t *regs) {
   char reply[GDB_PKT_MAX];
-  int n = gdb_cmd(g, "g", reply, sizeof reply);
+  int n = gdb_recv(g, reply, sizeof reply, 10000);
+  if (n == -2) seterr(g, "gdb stub: no reply to g");
   if (n < 0) return -1;
   if (reply[0] == 'E' || n < 2 * 8) {
     seterr(g, "gdb stub: 'g' failed: %s", reply);
@@ -564,6 +570,12 @@ int gdb_breakpoint(gdb_conn *g, int insert, int type, uint64_t addr, int len) {
 
 int gdb_cont(gdb_conn *g) { return gdb_send(g, "vCont;c", 7); }
 
+int gdb_cont_at(gdb_conn *g, uint64_t addr) {
+  char cmd[32];
+  int n = snprintf(cmd, sizeof cmd, "c%llx", (unsigned long long)addr);
+  return gdb_send(g, cmd, (size_t)n);
+}
+
 int gdb_step(gdb_conn *g, int thread) {
   char cmd[32];
   int n = snprintf(cmd, sizeof cmd, "vCont;s:%x", thread);
@@ -574,6 +586,17 @@ int gdb_interrupt(gdb_conn *g) {
   int acked = g->ack_due;
   g->ack_due = 0;
   return writeall(g, acked ? "+\003" : "\003", acked ? 2 : 1);
+}
+
+int gdb_interrupt_regs(gdb_conn *g) {
+  /* gdb_send writes "[+]$g#67"; the 0x03 goes first, in the same write */
+  char pkt[] = "+\003$g#67";
+  int acked = g->ack_due;
+  g->ack_due = 0;
+  free(g->last);
+  g->last = g->noack ? NULL : strdup("$g#67");
+  g->lastlen = 5;
+  return writeall(g, acked ? pkt : pkt + 1, sizeof pkt - (acked ? 1 : 2));
 }
 
 int gdb_parse_stop(const char *reply, gdb_stop *st) {

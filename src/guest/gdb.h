@@ -98,8 +98,16 @@ int gdb_breakpoint(gdb_conn *g, int insert, int type, uint64_t addr, int len);
 
 /* Execution. */
 int gdb_cont(gdb_conn *g);              /* vCont;c: returns at once */
+/* 'c ADDR': the vCPU that stopped goes on at addr, the others where they
+ * are; one packet where 'P' and vCont;c would be two round trips. */
+int gdb_cont_at(gdb_conn *g, uint64_t addr);
 int gdb_step(gdb_conn *g, int thread);  /* vCont;s:T: returns at once */
 int gdb_interrupt(gdb_conn *g);         /* 0x03 */
+/* 0x03 and a 'g' in one write: QEMU stops the VM on the 0x03 and answers
+ * the 'g' once stopped, so the stop reply is followed by the registers,
+ * which gdb_recv_regs then takes (one round trip fewer per sample). */
+int gdb_interrupt_regs(gdb_conn *g);
+int gdb_recv_regs(gdb_conn *g, uint64_t *regs);
 /* Wait for a stop reply: 0 stopped (st filled), -2 timeout, -1 error. */
 int gdb_wait_stop(gdb_conn *g, gdb_stop *st, int timeout_ms);
 int gdb_parse_stop(const char *reply, gdb_stop *st);

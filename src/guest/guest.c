@@ -500,29 +500,34 @@ static int at_breakpoint(guest_vm *vm, uint64_t rip) {
 
 static void new_stop(guest_vm *vm, const gdb_stop *st) {
   vm->thread = st->thread ? st->thread : 1;
-  vm->regs_ok = 0;
+  vm->regs_ok = vm->regs_fresh; /* read with the stop (pause_vm) */
+  vm->regs_fresh = 0;
 }
 
 /* Start passing the breakpoint at rip; 0 if the VM can now continue, -1
  * if the instruction needs a single step.  A NOP (the entry of nearly
- * every kernel function: the 5-byte ftrace site) is passed by moving RIP
- * past it: nothing for the guest to see, one packet.  Anything else by a
- * hop (see guest_hop) while no other hop is under way. */
+ * every kernel function: the 5-byte ftrace site) is passed by resuming
+ * the vCPU past it (resume_at: 'c ADDR', no extra packet): nothing for the
+ * guest to see.  Anything else by a hop (see guest_hop) while no other hop
+ * is under way. */
 static int hop_start(guest_vm *vm, uint64_t rip) {
   guest_hop *h = &vm->hop;
   uint8_t code[16];
   uint64_t next[2];
   if (vm->step_mode || guest_code(vm, rip, code, sizeof code) < 0) return -1;
   int nop = vm->no_emulate ? 0 : x86dec_nop_len(code, sizeof code);
-  if (nop > 0 && gdb_write_reg(vm->g, vm->rip, rip + (uint64_t)nop) == 0) return 0;
-  /* `push $imm` (each IRQ entry stub): done for the vCPU, three packets. */
+  if (nop > 0) {
+    vm->resume_at = rip + (uint64_t)nop;
+    return 0;
+  }
+  /* `push $imm` (each IRQ entry stub): done for the vCPU, two packets. */
   int64_t imm;
   uint64_t rsp;
   int push = vm->no_emulate ? 0 : x86dec_push_imm(code, sizeof code, &imm);
   if (push > 0 && guest_reg(vm, VP_REG_RSP, &rsp) == 0 &&
       gdb_write_mem(vm->g, rsp - 8, &imm, 8) == 0 && gdb_write_reg(vm->g, vm->rsp, rsp - 8) == 0) {
-    if (gdb_write_reg(vm->g, vm->rip, rip + (uint64_t)push) == 0) return 0;
-    gdb_write_reg(vm->g, vm->rsp, rsp); /* undo: the vCPU executes it */
+    vm->resume_at = rip + (uint64_t)push;
+    return 0;
   }
   if (h->active) return -1;
   int n = x86dec_successors(code, sizeof code, rip, next);
@@ -594,18 +599,26 @@ static int handle_stop(guest_vm *vm, gdb_stop *st) {
 static int resume(guest_vm *vm) {
   if (vm->stopped_at) vm->stopped_ns += rt_clock() - vm->stopped_at;
   vm->stopped_at = 0;
-  vm->running = gdb_cont(vm->g) == 0;
+  uint64_t at = vm->resume_at;
+  vm->resume_at = 0;
+  vm->running = (at ? gdb_cont_at(vm->g, at) : gdb_cont(vm->g)) == 0;
   return vm->running ? 0 : -1;
 }
 
 /* Stop the VM; a stop that was already on its way may be a breakpoint or
- * watchpoint hit, which is handled like any other. */
+ * watchpoint hit, which is handled like any other.  The registers of the
+ * stopped vCPU are asked for with the stop (a sample nearly always reads
+ * RIP), saving a round trip. */
 static int pause_vm(guest_vm *vm) {
   gdb_stop st;
   if (!vm->running) return 0;
-  if (gdb_interrupt(vm->g) < 0 || gdb_wait_stop(vm->g, &st, 5000) != 0) return -1;
+  if (gdb_interrupt_regs(vm->g) < 0 || gdb_wait_stop(vm->g, &st, 5000) != 0) return -1;
   vm->running = 0;
   vm->stopped_at = rt_clock();
+  if (st.kind != GDB_STOP_EXITED) {
+    if (gdb_recv_regs(vm->g, vm->regs) < 0) return -1;
+    vm->regs_fresh = 1;
+  }
   vm->nstops++;
   return handle_stop(vm, &st);
 }

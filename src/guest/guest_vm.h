@@ -112,6 +112,8 @@ typedef struct guest_vm {
   /* The vCPU a fire sees. */
   int thread;     /* stub thread id = VCPUID + 1 */
   int regs_ok;
+  int regs_fresh; /* vm->regs came with the stop just waited for */
+  uint64_t resume_at; /* the stopped vCPU goes on here (a passed NOP), or 0 */
   uint64_t regs[GDB_MAX_REGS];
   int regmap[VP_REG_COUNT]; /* VP_REG_* -> stub register number, -1 */
   int rip, rsp;             /* stub numbers of rip and rsp */

@@ -270,6 +270,14 @@ static void test_breakpoints_and_stops(void **state) {
   assert_int_equal(gdb_interrupt(g), 0);
   assert_int_equal(gdb_wait_stop(g, &st, 1000), 0);
   assert_int_equal(st.signal, 2);
+  /* The interrupt with the registers asked for in the same write. */
+  uint64_t regs[GDB_MAX_REGS];
+  assert_int_equal(gdb_interrupt_regs(g), 0);
+  assert_int_equal(gdb_wait_stop(g, &st, 1000), 0);
+  assert_int_equal(st.signal, 2);
+  assert_int_equal(gdb_recv_regs(g, regs), 0);
+  assert_true(regs[gdb_reg_find(g, "rip")] == 0xffffffff81000000ull);
+  assert_true(regs[gdb_reg_find(g, "efer")] == 0xd01);
   assert_int_equal(gdb_step(g, 2), 0);
   assert_int_equal(gdb_wait_stop(g, &st, 1000), 0);
   assert_int_equal(st.signal, 5);
