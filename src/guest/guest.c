@@ -138,8 +138,12 @@ static int guardian_start(const char *gdbaddr, int *wfd) {
     for (int tries = 0; tries < 50; tries++) {
       gdb_conn *g = gdb_open(gdbaddr, err, sizeof err);
       if (g) {
+        /* QEMU may report the stop our connecting made before it answers */
         char reply[64];
-        gdb_cmd(g, "D", reply, sizeof reply);
+        gdb_stop st;
+        if (gdb_send(g, "D", 1) == 0)
+          while (gdb_recv(g, reply, sizeof reply, 2000) >= 0 && gdb_parse_stop(reply, &st) == 0) {
+          }
         gdb_close(g);
         _exit(0);
       }
