@@ -175,16 +175,13 @@ int cli_check_allowed(void) {
   return 1;
 }
 
-/* NAME of NAME:REST: an identifier that is not a probe domain, so that a
- * probe NAME:GUEST:... cannot be read two ways.  Its length, or 0. */
+/* NAME of NAME:REST as a probe prefix takes it (vp_vm_name_len), and not
+ * the start of a VM address (unix:/path, tcp:host:port).  Its length, or 0. */
 static size_t vm_name_len(const char *arg) {
-  static const char *const taken[] = {"GUEST", "GUEST_READ", "GUEST_WRITE", "GUEST_EXEC",
-                                      "VMM", "VMX", "VMK", "USEC", "gdb", "unix", "tcp"};
-  size_t n = 0;
-  while (isalnum((unsigned char)arg[n]) || arg[n] == '_') n++;
-  if (!n || arg[n] != ':' || isdigit((unsigned char)arg[0])) return 0;
-  for (size_t i = 0; i < sizeof taken / sizeof *taken; i++)
-    if (strlen(taken[i]) == n && !strncmp(arg, taken[i], n)) return 0;
+  size_t n = vp_vm_name_len(arg);
+  static const char *const addr[] = {"unix", "tcp", "gdb"};
+  for (size_t i = 0; i < sizeof addr / sizeof *addr; i++)
+    if (strlen(addr[i]) == n && !strncmp(arg, addr[i], n)) return 0;
   return n;
 }
 

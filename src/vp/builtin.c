@@ -124,9 +124,7 @@ static int prefixed(const char *s, const char *pre) {
 
 int vp_fn_returns_str(int fn) { return fn == VP_FN_CURPROCNAME || fn == VP_FN_VMNAME; }
 
-/* NAME: of a probe of one VM (web:GUEST:..., web:VMMUnload): an identifier
- * that is not a domain of its own.  Its length with the colon, or 0. */
-static size_t vm_prefix(const char *p) {
+size_t vp_vm_name_len(const char *p) {
   static const char *const domains[] = {"GUEST", "GUEST_READ", "GUEST_WRITE", "GUEST_EXEC",
                                         "VMM", "VMX", "VMK", "USEC"};
   size_t n = 0;
@@ -134,7 +132,14 @@ static size_t vm_prefix(const char *p) {
   if (!n || p[n] != ':' || isdigit((unsigned char)p[0])) return 0;
   for (size_t i = 0; i < sizeof domains / sizeof *domains; i++)
     if (strlen(domains[i]) == n && !strncmp(p, domains[i], n)) return 0;
-  return n + 1;
+  return n;
+}
+
+/* NAME: of a probe of one VM (web:GUEST:..., web:VMMUnload): its length
+ * with the colon, or 0. */
+static size_t vm_prefix(const char *p) {
+  size_t n = vp_vm_name_len(p);
+  return n ? n + 1 : 0;
 }
 
 size_t vp_probe_vm_prefix(const char *p) {

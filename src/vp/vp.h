@@ -39,6 +39,9 @@ enum vp_domain {
 int vp_probe_domain(const char *probename);
 /* Length of the "NAME:" that binds a probe to one VM (web:GUEST:...), or 0. */
 size_t vp_probe_vm_prefix(const char *probename);
+/* Length of NAME in "NAME:..." when NAME is an identifier that is not a
+ * probe domain (so web:GUEST:x reads one way only), else 0. */
+size_t vp_vm_name_len(const char *s);
 
 /* Built-in integer variables (registers and friends). */
 enum vp_reg {
