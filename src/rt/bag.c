@@ -25,46 +25,49 @@ static uint32_t start(uint64_t key, uint32_t cap) {
   return (uint32_t)(((key * 0x9e3779b97f4a7c15ull) >> 32) % cap);
 }
 
-int rt_bag_insert(rt_space *sp, uint32_t id, uint64_t key, uint64_t val) {
+/* Walks the slots from the key's hash and takes the first one in state
+ * `want` by moving it to HELD; a FULL slot must hold the key, checked again
+ * once held since it may have been refilled with another key meanwhile. */
+static rt_bag_slot *bag_take(rt_space *sp, uint32_t id, uint64_t key,
+                             uint64_t want) {
   uint32_t cap = 0;
   rt_bag_slot *s = bag_slots(sp, id, &cap);
   if (!s || !cap)
-    return -1;
+    return NULL;
   uint32_t i = start(key, cap);
   for (uint32_t k = 0; k < cap; k++, i = i + 1 == cap ? 0 : i + 1) {
-    uint64_t st = FREE;
-    if (LD(&s[i].state) != FREE || !CAS(&s[i].state, &st, HELD))
-      continue;
-    ST(&s[i].key, key);
-    ST(&s[i].val, val);
-    STR_(&s[i].state, FULL);
-    return 0;
-  }
-  return -1;
-}
-
-int rt_bag_remove(rt_space *sp, uint32_t id, uint64_t key, uint64_t *val) {
-  uint32_t cap = 0;
-  rt_bag_slot *s = bag_slots(sp, id, &cap);
-  if (!s || !cap)
-    return -1;
-  uint32_t i = start(key, cap);
-  for (uint32_t k = 0; k < cap; k++, i = i + 1 == cap ? 0 : i + 1) {
-    uint64_t st = FULL;
-    if (LDA(&s[i].state) != FULL || LD(&s[i].key) != key ||
+    uint64_t st = want;
+    if (LDA(&s[i].state) != want || (want == FULL && LD(&s[i].key) != key) ||
         !CAS(&s[i].state, &st, HELD))
       continue;
-    if (LD(&s[i].key) != key) { /* refilled with another key meanwhile */
+    if (want == FULL && LD(&s[i].key) != key) {
       STR_(&s[i].state, FULL);
       continue;
     }
-    uint64_t v = LD(&s[i].val);
-    STR_(&s[i].state, FREE);
-    if (val)
-      *val = v;
-    return 0;
+    return &s[i];
   }
-  return -1;
+  return NULL;
+}
+
+int rt_bag_insert(rt_space *sp, uint32_t id, uint64_t key, uint64_t val) {
+  rt_bag_slot *s = bag_take(sp, id, key, FREE);
+  if (!s)
+    return -1;
+  ST(&s->key, key);
+  ST(&s->val, val);
+  STR_(&s->state, FULL);
+  return 0;
+}
+
+int rt_bag_remove(rt_space *sp, uint32_t id, uint64_t key, uint64_t *val) {
+  rt_bag_slot *s = bag_take(sp, id, key, FULL);
+  if (!s)
+    return -1;
+  uint64_t v = LD(&s->val);
+  STR_(&s->state, FREE);
+  if (val)
+    *val = v;
+  return 0;
 }
 
 int rt_bag_next(rt_space *sp, uint32_t id, uint32_t *cursor, uint64_t *key,
