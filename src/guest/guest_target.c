@@ -218,20 +218,7 @@ static int t_call(void *self, int fn, const uint64_t *iargs, const char *const *
     /* (strvar, addr-or-symbol [, offset]) */
     if (addr_arg(vm, iargs, sargs, 1, &addr) < 0) return -VP_EXC_MEM;
     if (nargs > 2) addr += iargs[2];
-    /* Read up to the end of the page first: most strings are short and a
-     * read across into an unmapped page would fail as a whole. */
-    size_t got = 0, room = VP_STR_MAX - 1;
-    while (got < room) {
-      size_t k = 4096 - ((addr + got) & 4095);
-      if (k > room - got) k = room - got;
-      if (gdb_read_mem(vm->g, addr + got, sret + got, k) < 0) {
-        if (got == 0) return -VP_EXC_MEM;
-        break;
-      }
-      if (memchr(sret + got, 0, k)) break;
-      got += k;
-    }
-    sret[room] = 0;
+    if (vp_read_str(t_read, vm, VP_MEM_GUEST, addr, sret) < 0) return -VP_EXC_MEM;
     *iret = 1;
     return 0;
   }

@@ -212,28 +212,6 @@ static uint64_t sym2addr(agent *ag, const char *name) {
   return 0;
 }
 
-/* A NUL-terminated string at addr, page by page: a fault on the first
- * byte is an error, a fault later ends the string. */
-static int read_str(agent *ag, uint64_t addr, char *out) {
-  size_t n = 0;
-  while (n < VP_STR_MAX - 1) {
-    size_t room = 4096 - ((addr + n) & 4095), want = VP_STR_MAX - 1 - n;
-    if (room > want)
-      room = want;
-    if (tramp_read(out + n, addr + n, room, ag->guarded)) {
-      if (!n)
-        return -1;
-      break;
-    }
-    void *z = memchr(out + n, 0, room);
-    if (z)
-      return 0;
-    n += room;
-  }
-  out[n] = 0;
-  return 0;
-}
-
 /* The return addresses the EXIT trampoline stands for, from the shadow
  * stack, innermost first. */
 static void unshadow(agent_tls *t, uint64_t *pcs, int n) {
@@ -261,7 +239,7 @@ static int t_call(void *self, int fn, const uint64_t *iargs, const char *const *
     uint64_t a = SARG(1) ? sym2addr(ag, SARG(1)) : nargs > 1 ? iargs[1] : 0;
     if (nargs > 2)
       a += iargs[2];
-    if (read_str(ag, a, sret))
+    if (vp_read_str(t_read, c, VP_MEM_VMX, a, sret))
       return -VP_EXC_MEM;
     *iret = 1;
     return 0;

@@ -148,26 +148,33 @@ static int read_mem(vpx *x, int model, uint64_t addr, void *buf, size_t n) {
   return t->read(t->self, model, addr, buf, n);
 }
 
-/* A NUL-terminated string from target memory, a page at a time so that a
- * short string near the end of a mapping reads. */
-static int read_str(vpx *x, int model, uint64_t addr, char *dst) {
+_Static_assert(RT_STR == VP_STR_MAX, "a VP string fills one runtime string slot");
+
+int vp_read_str(int (*read)(void *self, int model, uint64_t addr, void *buf, size_t n),
+                void *self, int model, uint64_t addr, char *dst) {
   size_t got = 0;
-  while (got < RT_STR - 1) {
-    size_t room = 4096 - ((addr + got) & 4095), want = RT_STR - 1 - got;
+  while (got < VP_STR_MAX - 1) {
+    size_t want = VP_STR_MAX - 1 - got, room = 4096 - ((addr + got) & 4095);
     if (room < want)
       want = room;
-    if (read_mem(x, model, addr + got, dst + got, want) < 0) {
+    if (read(self, model, addr + got, dst + got, want) < 0) {
       if (got == 0)
         return -1;
       break;
     }
-    void *z = memchr(dst + got, 0, want);
-    if (z)
+    if (memchr(dst + got, 0, want))
       return 0;
     got += want;
   }
   dst[got] = 0;
   return 0;
+}
+
+static int read_str(vpx *x, int model, uint64_t addr, char *dst) {
+  const vp_target *t = x->fire->target;
+  if (!t || !t->read)
+    return -1;
+  return vp_read_str(t->read, t->self, model, addr, dst);
 }
 
 static const char *const fn_names[VP_FN_COUNT] = {

@@ -180,4 +180,12 @@ typedef struct vp_fire {
  * (vp_compile / vp_image_from_bytes, ~5 ms, only if the image uses it). */
 int vp_run(rt_thread *th, const vp_image *img, const vp_fire *fire);
 
+/* A NUL-terminated string of at most VP_STR_MAX bytes (with the NUL) at
+ * addr, read with an engine's reader a page at a time, so that a short
+ * string near the end of a mapping reads: a fault on the first byte is -1,
+ * a later one ends the string.  For the interpreter and the engines'
+ * string built-ins (getgueststr, getvmxstr). */
+int vp_read_str(int (*read)(void *self, int model, uint64_t addr, void *buf, size_t n),
+                void *self, int model, uint64_t addr, char *dst);
+
 #endif

@@ -1,8 +1,8 @@
 # The GUEST and VMM engine against the test VM (1 vCPU): counts on a guest
 # kernel function by process name, periodic sampling rate, a watchpoint, the
-# page-fault probe with CR2, EXIT probes, gueststack, errors, SIGKILL of
-# vprobe, and unload leaving the guest to finish its workload.  One VM for
-# every check.
+# page-fault probe with CR2, EXIT probes, gueststack, errors, the guest
+# memory built-ins and a bad address, SIGKILL of vprobe, and unload leaving
+# the guest to finish its workload.  One VM for every check.
 . "$VPROBE_TOP/tests/lib.sh"
 need_vm_image
 vm=$VPROBE_TOP/tools/vm
@@ -84,7 +84,30 @@ check_match "unknown guest symbol" "no guest symbol no_such_function_xyz" "$res"
 res=$("$VPROBE" $M -d 1 -c 'HV_Exit { }' 2>&1)
 check_match "HV_Exit says it needs KVM" "HV_Exit needs KVM: on a KVM host use VMK:TRACE:kvm:kvm_exit" "$res"
 
-# 7. SIGKILL of vprobe in the middle of a run: the VM runs on (the
+# 7. Guest memory built-ins with the VM stopped: a string and an integer by
+#    symbol, and a bad address raising the catchable memory error.
+cat > "$TMP/mem.emt" <<'EOF'
+string s;
+VMMLoad {
+  getgueststr(s, "linux_banner");
+  printf("banner %s\n", s);
+  printf("jiffies set %d\n", getguest("jiffies") != 0);
+  try { getguest(0x10); printf("no fault\n"); }
+  catch (MemAccessError) { printf("caught getguest\n"); }
+  try { printf("%d\n", *(int *)0x18); }
+  catch (GuestMemAccessError) { printf("caught load\n"); }
+  try { getgueststr(s, 0x20); printf("no fault\n"); }
+  catch (MemAccessError) { printf("caught getgueststr\n"); }
+}
+EOF
+res=$("$VPROBE" $M -d 1 "$TMP/mem.emt" 2>&1)
+check_match "getgueststr reads linux_banner" "banner Linux version [0-9]" "$res"
+check_match "getguest reads jiffies" "jiffies set 1" "$res"
+check "a bad guest address raises MemAccessError each way" \
+  "caught getguest caught load caught getgueststr" \
+  "$(printf '%s\n' "$res" | grep '^caught\|no fault' | tr '\n' ' ' | sed 's/ $//')"
+
+# 8. SIGKILL of vprobe in the middle of a run: the VM runs on (the
 #    engine's guardian detaches for it), a fresh session samples changing
 #    RIPs.
 "$VPROBE" $M -d 30 -c 'GUEST:ENTER:do_sys_openat2 { } USEC:1000 { }' > /dev/null 2>&1 &
@@ -97,7 +120,7 @@ res=$("$VPROBE" $M -d 2 "$TMP/ticks.emt" 2>&1)
 nrip=$(printf '%s\n' "$res" | grep -c '^rip ')
 check "after SIGKILL the guest still runs" yes "$([ "$nrip" -gt 1 ] && echo yes)"
 
-# 8. Unload left nothing behind: the workload finishes.
+# 9. Unload left nothing behind: the workload finishes.
 res=$("$vm" wait "$d" --timeout 150 2>&1)
 check_match "the guest finishes its workload" "WORKLOAD DONE" "$res"
 

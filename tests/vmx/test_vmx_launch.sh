@@ -33,6 +33,21 @@ check_match "typed parameters" '^mul 3000 3$' "$out"
 check_match "EXIT sees the return value" '^ret 9000$' "$out"
 check_match "ARG0 without declaring" '^tick 12345$' "$out"
 
+# Memory built-ins: main's argv[0] through getvmx and getvmxstr; a bad
+# address raises the catchable memory error.
+out=$("$VPROBE" -c 'string s;
+VMX:ENTER:main {
+  getvmxstr(s, getvmx(ARG1));
+  printf("argv0 %s\n", s);
+  try { getvmx(0x10); printf("no fault\n"); }
+  catch (MemAccessError) { printf("caught getvmx\n"); }
+  try { getvmxstr(s, 0x20); printf("no fault\n"); }
+  catch (VmxMemAccessError) { printf("caught getvmxstr\n"); }
+}' -- "$T" loop 0.01 2>>"$TMP/err")
+check_match "getvmxstr reads argv[0]" "^argv0 $T\$" "$out"
+check "a bad address raises MemAccessError" "caught getvmx caught getvmxstr" \
+  "$(printf '%s\n' "$out" | grep '^caught\|no fault' | tr '\n' ' ' | sed 's/ $//')"
+
 # Globs expand to every match, PROBENAME tells which fired: work_tick runs
 # exactly 1000 times per work_mul call.
 out=$("$VPROBE" -c 'aggr c[0][1];
