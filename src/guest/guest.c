@@ -210,6 +210,7 @@ typedef struct plan {
   const char *prefix; /* "GUEST:ENTER:" ... for PROBENAME of globs */
   int glob;
   uint64_t off;
+  int offset_skipped; /* glob functions without an instruction at off */
   char err[256];
 } plan;
 
@@ -219,11 +220,47 @@ static int add_site(guest_vm *vm, const guest_site *site) {
   return 0;
 }
 
+/* GUEST:OFFSET:f:N must name an instruction of f: below the next symbol,
+ * and where one starts when f is decoded from its entry (a breakpoint
+ * inside an instruction would never fire).  0 ok, else p->err says why. */
+static int check_offset(plan *p, const ksym *k) {
+  uint64_t in_off;
+  const ksym *in = ksym_by_addr(p->vm->syms, k->addr + p->off, &in_off);
+  if (!in || in->addr != k->addr || p->off > 65536) {
+    snprintf(p->err, sizeof p->err, "+%#llx is past the end of %s", (unsigned long long)p->off,
+             k->name);
+    return -1;
+  }
+  size_t n = (size_t)p->off + 15, start = 0;
+  uint8_t *code = malloc(n);
+  int r = code && gdb_read_mem(p->vm->g, k->addr, code, n) == 0
+              ? x86dec_insn_at(code, n, (size_t)p->off, &start) : -2;
+  free(code);
+  if (r == 1)
+    snprintf(p->err, sizeof p->err, "+%#llx is inside the instruction at %s+0x%zx",
+             (unsigned long long)p->off, k->name, start);
+  else if (r == -1)
+    snprintf(p->err, sizeof p->err, "the code of %s does not decode at +0x%zx", k->name, start);
+  else if (r == -2)
+    snprintf(p->err, sizeof p->err, "cannot read the code of %s", k->name);
+  return r ? -1 : 0;
+}
+
 static int glob_site(void *ctx, const ksym *k) {
   plan *p = ctx;
+  if (p->off && check_offset(p, k) < 0) {
+    if (!p->glob) return 1;
+    p->offset_skipped++; /* a glob keeps the functions that have one */
+    p->err[0] = 0;
+    return 0;
+  }
   guest_site site = {.addr = k->addr + p->off, .probe = p->probe, .kind = p->kind,
                      .args = p->args};
-  if (p->glob) snprintf(site.name, sizeof site.name, "%s%s%s", p->vmpfx, p->prefix, k->name);
+  if (p->glob && p->off)
+    snprintf(site.name, sizeof site.name, "%s%s%s:%#llx", p->vmpfx, p->prefix, k->name,
+             (unsigned long long)p->off);
+  else if (p->glob)
+    snprintf(site.name, sizeof site.name, "%s%s%s", p->vmpfx, p->prefix, k->name);
   if (add_site(p->vm, &site) < 0) {
     snprintf(p->err, sizeof p->err, "more than %d probe sites", GUEST_MAX_SITES);
     return 1;
@@ -262,6 +299,11 @@ static int plan_location(plan *p, const char *loc) {
   if (p->err[0]) return -1;
   if (n == 0) {
     snprintf(p->err, sizeof p->err, "no guest function matches %s", loc);
+    return -1;
+  }
+  if (n == (size_t)p->offset_skipped) {
+    snprintf(p->err, sizeof p->err, "no function matching %s has an instruction at +%#llx", loc,
+             (unsigned long long)p->off);
     return -1;
   }
   return 0;
@@ -813,6 +855,15 @@ static void fire_timer(guest_vm *vm, const guest_timer *t) {
   vm->regs_ok = 0;
 }
 
+/* The VM powered off (or QEMU died).  What QEMU's trace log and QMP
+ * events said last still fires: a triple fault ends a VM run with
+ * -no-reboot, and its Guest_TripleFault arrives with the end. */
+static int vm_gone(guest_vm *vm) {
+  vm->gone = 1;
+  qtrace_drain(vm);
+  return 0;
+}
+
 /* The main loop: wait for stops, fire timers, until it is time to go. */
 static int run_loop(guest_vm *vm, uint64_t start) {
   ctl_session *s = vm->s;
@@ -838,17 +889,13 @@ static int run_loop(guest_vm *vm, uint64_t start) {
     if (r == -1) {
       /* The VM powered off (or QEMU died): unload without it. */
       fprintf(s->err, "vprobe: %s (the VM is gone)\n", *vm->g->err ? vm->g->err : "the VM exited");
-      vm->gone = 1;
-      return 0;
+      return vm_gone(vm);
     }
     now = rt_clock();
     for (int i = 0; i < vm->ntimers; i++) {
       guest_timer *t = &vm->timers[i];
       if (t->next_ns > now) continue;
-      if (pause_vm(vm) < 0) {
-        vm->gone = 1;
-        return 0;
-      }
+      if (pause_vm(vm) < 0) return vm_gone(vm);
       fire_timer(vm, t);
       /* A slow probe must not make the engine fire a backlog. */
       do t->next_ns += t->period_ns; while (t->next_ns <= now);
@@ -856,10 +903,7 @@ static int run_loop(guest_vm *vm, uint64_t start) {
     /* A hop whose vCPU went elsewhere (an interrupt, a task switch) must
      * not keep its breakpoint out for long. */
     if (vm->hop.active && now - vm->hop.start_ns > 200000000ull) {
-      if (pause_vm(vm) < 0) {
-        vm->gone = 1;
-        return 0;
-      }
+      if (pause_vm(vm) < 0) return vm_gone(vm);
       hop_end(vm);
     }
     if (!vm->running && resume(vm) < 0) return -1;

@@ -37,4 +37,9 @@ int x86dec_nop_len(const uint8_t *code, size_t n);
  * Linux's IRQ entry stubs start), with the value it pushes; else 0. */
 int x86dec_push_imm(const uint8_t *code, size_t n, int64_t *imm);
 
+/* Whether off is where an instruction starts when code[0..n) is decoded
+ * from its first byte: 0 yes; 1 no, it is inside the instruction at
+ * *start; -1 the bytes before it do not decode (*start: where). */
+int x86dec_insn_at(const uint8_t *code, size_t n, size_t off, size_t *start);
+
 #endif

@@ -184,3 +184,14 @@ int x86dec_push_imm(const uint8_t *code, size_t n, int64_t *imm) {
   *imm = x.ops[0].imm.value.s; /* sign-extended to 64 bits by the decoder */
   return x.in.length;
 }
+
+int x86dec_insn_at(const uint8_t *code, size_t n, size_t off, size_t *start) {
+  dec x;
+  dec_init(&x, code, n, 0);
+  *start = 0;
+  while (x.pos < off) {
+    *start = x.pos;
+    if (!dec_next(&x)) return -1;
+  }
+  return x.pos == off ? 0 : 1;
+}

@@ -102,11 +102,29 @@ static void test_pass(void **st) {
   assert_int_equal(x86dec_successors(repmovs, sizeof repmovs, 0x5000, next), -1);
 }
 
+/* GUEST:OFFSET's check: where instructions start in getpid_old
+ * (9-byte mov, 6-byte mov, 5-byte jmp). */
+static void test_insn_at(void **st) {
+  (void)st;
+  size_t start = 99;
+  assert_int_equal(x86dec_insn_at(getpid_old, sizeof getpid_old, 0, &start), 0);
+  assert_int_equal(x86dec_insn_at(getpid_old, sizeof getpid_old, 9, &start), 0);
+  assert_int_equal(x86dec_insn_at(getpid_old, sizeof getpid_old, 15, &start), 0);
+  assert_int_equal(x86dec_insn_at(getpid_old, sizeof getpid_old, 3, &start), 1);
+  assert_int_equal(start, 0);
+  assert_int_equal(x86dec_insn_at(getpid_old, sizeof getpid_old, 12, &start), 1);
+  assert_int_equal(start, 9);
+  static const uint8_t bad[] = {0x90, 0x06, 0x90, 0x90}; /* push %es: not in 64-bit mode */
+  assert_int_equal(x86dec_insn_at(bad, sizeof bad, 3, &start), -1);
+  assert_int_equal(start, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_offatstrcpy),
       cmocka_unit_test(test_offatret),
       cmocka_unit_test(test_pass),
+      cmocka_unit_test(test_insn_at),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
