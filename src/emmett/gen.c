@@ -46,16 +46,22 @@ static int taken(G *g, const char *s) {
   return reserved(s) || ast_map_get(g->gnames, s) || (g->lnames && ast_map_get(g->lnames, s));
 }
 
-/* The Emmett name if VP can use it, else a close one that is free. */
+/* The Emmett name if VP can use it, else a close one that is free: at most
+ * 40 bytes of it, `v_` in front when those are all capitals (VP's own
+ * names), `_N` behind while taken.  The `v_` keeps the loop finite: an
+ * all-capitals base would make every `_N` reserved too. */
 static const char *vpname(G *g, const char *name, int global) {
-  char base[48];
-  snprintf(base, sizeof base, "%s%s", upper_name(name) ? "v_" : "", name);
   const char *s = strlen(name) < VP_NAME_MAX && !taken(g, name) ? name : NULL;
-  if (!s && strcmp(base, name) && strlen(base) == strlen(name) + 2 && !taken(g, base))
-    s = ast_strdup(g->c, base);
-  for (int i = 1; !s; i++) {
-    const char *t = ast_fmt(g->c, "%s_%d", base, i);
-    if (!taken(g, t)) s = t;
+  if (!s) {
+    char base[48];
+    int cut = (int)strnlen(name, 40);
+    snprintf(base, sizeof base, "%s%.*s", upper_name(name) ? "v_" : "", cut, name);
+    if (upper_name(base)) snprintf(base, sizeof base, "v_%.*s", cut, name);
+    if (!taken(g, base)) s = ast_strdup(g->c, base);
+    for (int i = 1; !s; i++) {
+      const char *t = ast_fmt(g->c, "%s_%d", base, i);
+      if (!taken(g, t)) s = t;
+    }
   }
   ast_map_put(g->c, global ? g->gnames : g->lnames, s, (void *)s);
   return s;

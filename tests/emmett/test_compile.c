@@ -151,6 +151,19 @@ static void t_functions(void **s) {
       "(setint x (+ (f 2) (g)))", "(defun f ((int a))", NULL);
   /* A local that shadows a global is renamed. */
   has("int x; VMXLoad { int x; x = 2; }", "(let ((int x_1))", "(setint x_1 2)", NULL);
+  /* Names VP cannot take: all capitals (VP's own) get `v_`; names too long
+   * are cut to 40 bytes, `_N` behind when the cut ones meet; an
+   * all-capitals cut of a longer name gets `v_` too. */
+  has("VMXLoad { RIPX = 1; }", "(setint v_RIPX 1)", NULL);
+  char v40[41], src[512], w1[64], w2[64], w3[64];
+  memset(v40, 'V', 40);
+  v40[40] = 0;
+  snprintf(src, sizeof src, "VMXLoad { %s%s_a = 1; %s%s_b = 2; %s%s_rval = 3; }", v40, v40,
+           v40, v40, v40, v40);
+  snprintf(w1, sizeof w1, "(setint v_%s 1)", v40);
+  snprintf(w2, sizeof w2, "(setint v_%s_1 2)", v40);
+  snprintf(w3, sizeof w3, "(setint v_%s_2 3)", v40);
+  has(src, w1, w2, w3, NULL);
 }
 
 static void t_memory(void **s) {
