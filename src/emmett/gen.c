@@ -53,10 +53,9 @@ static int taken(G *g, const char *s) {
 static const char *vpname(G *g, const char *name, int global) {
   const char *s = strlen(name) < VP_NAME_MAX && !taken(g, name) ? name : NULL;
   if (!s) {
-    char base[48];
-    int cut = (int)strnlen(name, 40);
-    snprintf(base, sizeof base, "%s%.*s", upper_name(name) ? "v_" : "", cut, name);
-    if (upper_name(base)) snprintf(base, sizeof base, "v_%.*s", cut, name);
+    char cut[41], base[48];
+    snprintf(cut, sizeof cut, "%s", name);
+    snprintf(base, sizeof base, "%s%s", upper_name(cut) ? "v_" : "", cut);
     if (!taken(g, base)) s = ast_strdup(g->c, base);
     for (int i = 1; !s; i++) {
       const char *t = ast_fmt(g->c, "%s_%d", base, i);

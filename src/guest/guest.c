@@ -256,11 +256,11 @@ static int glob_site(void *ctx, const ksym *k) {
   }
   guest_site site = {.addr = k->addr + p->off, .probe = p->probe, .kind = p->kind,
                      .args = p->args};
-  if (p->glob && p->off)
-    snprintf(site.name, sizeof site.name, "%s%s%s:%#llx", p->vmpfx, p->prefix, k->name,
-             (unsigned long long)p->off);
-  else if (p->glob)
-    snprintf(site.name, sizeof site.name, "%s%s%s", p->vmpfx, p->prefix, k->name);
+  if (p->glob) {
+    char at[24] = ""; /* GUEST:OFFSET:f:0xN keeps its offset */
+    if (p->off) snprintf(at, sizeof at, ":%#llx", (unsigned long long)p->off);
+    snprintf(site.name, sizeof site.name, "%s%s%s%s", p->vmpfx, p->prefix, k->name, at);
+  }
   if (add_site(p->vm, &site) < 0) {
     snprintf(p->err, sizeof p->err, "more than %d probe sites", GUEST_MAX_SITES);
     return 1;

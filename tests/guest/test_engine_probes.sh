@@ -30,6 +30,7 @@ GUEST:OFFSET:do_sys_openat2:0x5 {
   if (RIP == sym2addr("do_sys_openat2") + 5) { c["offset at +5"]++; }
 }
 GUEST:ENTER:do_sys_open* { c[PROBENAME]++; }
+GUEST:OFFSET:do_sys_open*:0x5 { c[PROBENAME]++; }
 GUEST_READ:jiffies { c["jiffies read"]++; }
 VMMUnload { printa(c, "%=s %count\$=d\n"); }
 EOF
@@ -43,6 +44,7 @@ check "GUEST:OFFSET +5 fires once a call" yes \
   "$([ "${off:-0}" -ge $((${en:-0} - 1)) ] && [ "${off:-0}" -le "${en:-0}" ] && echo yes)"
 check "GUEST:OFFSET sees RIP at the function +5" "$off" "$(num 'offset at +5')"
 check "a glob names the function in PROBENAME" "$en" "$(num GUEST:ENTER:do_sys_openat2)"
+check "an OFFSET glob names function and offset" "$off" "$(num GUEST:OFFSET:do_sys_openat2:0x5)"
 check_match "GUEST_READ:jiffies fires" "^jiffies read [1-9]" "$res"
 [ $nfail = 0 ] || echo "$res"
 
