@@ -62,7 +62,8 @@ static int usage(void) {
       "  -o FILE  -e FILE  -b FILE   output, error and binary streams\n"
       "  -D NAME[=VAL]  -I DIR       as for emmett\n"
       "  --destructive  allow fault-injection built-ins   --version\n"
-      "  --max-probes=N  --max-code=BYTES   verifier limits (32, 65536)\n",
+      "  --max-probes=N  --max-code=BYTES   verifier limits (32, 65536)\n"
+      "  --cpu-limit PCT  a probe using more of one CPU is disabled (5; 0: no limit)\n",
       stderr);
   return 2;
 }
@@ -109,6 +110,14 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (!strcmp(a, "--destructive")) { o->s.destructive = 1; continue; }
     if (!strncmp(a, "--max-probes=", 13)) {
       o->max_probes = atoi(a + 13);
+      continue;
+    }
+    if (!strcmp(a, "--cpu-limit") || !strncmp(a, "--cpu-limit=", 12)) {
+      const char *v = a[11] ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+      double pct;
+      if (!v || !parse_number(v, &pct) || pct < 0 || pct > 100)
+        return bad(v ? v : a, "--cpu-limit takes a percentage of one CPU (0 for no limit)");
+      o->s.cpu_limit_ppm = (uint32_t)(pct * 10000 + 0.5);
       continue;
     }
     if (!strncmp(a, "--max-code=", 11)) {
@@ -291,6 +300,7 @@ static int run_engine(opts *o) {
 
 int main(int argc, char **argv) {
   static opts o;
+  o.s.cpu_limit_ppm = 50000; /* 5% of one CPU, unless --cpu-limit says */
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
   if ((rc = cli_check_allowed()) >= 0) return rc;

@@ -28,6 +28,8 @@ typedef struct ctl_session {
   double duration;             /* -d seconds; 0: until Ctrl-C, target exit, or
                                   nothing left that can fire */
   int destructive;             /* --destructive */
+  uint32_t cpu_limit_ppm;      /* --cpu-limit: a probe's share of one CPU
+                                  (millionths), 0 for no limit */
   volatile sig_atomic_t *stop; /* set on SIGINT/SIGTERM */
   /* targets */
   int pid;                     /* -x PID, 0 if none */

@@ -61,6 +61,9 @@ typedef struct vmx_shared {
   uint64_t fires, dropped;            /* counters the agent keeps */
   char agent_error[256];              /* why loading failed */
   uint64_t unwind_off; uint32_t nunwind, pad2; /* vmx_unwind[], sorted */
+  uint32_t cpu_limit_ppm;             /* a probe may use this share of one CPU
+                                         (millionths); 0: no limit */
+  uint32_t pad3;
 } vmx_shared;
 
 /* How to step out of one address range of code (from the .eh_frame CFI,

@@ -159,7 +159,8 @@ static int vmx_recv_line(vmx_chan *ch, char *line, size_t cap, int timeout_ms) {
 static uint64_t up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
 static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan *pl,
-                     const vmx_unwind *uw, uint32_t nuw, char *err, size_t cap) {
+                     const vmx_unwind *uw, uint32_t nuw, uint32_t cpu_limit_ppm,
+                     char *err, size_t cap) {
   size_t ilen;
   const void *ibytes = vp_image_bytes(img, &ilen);
   rt_layout lay;
@@ -170,6 +171,7 @@ static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan 
   memset(&h, 0, sizeof h);
   h.magic = VMX_MAGIC;
   h.version = 1;
+  h.cpu_limit_ppm = cpu_limit_ppm;
   h.image_off = up(sizeof h, 64);
   h.image_len = ilen;
   h.space_off = up(h.image_off + ilen, 4096);
@@ -369,7 +371,8 @@ static int resolve_and_build(run *r) {
   if (vmx_resolve(&r->pl, r->s->img, r->proc, r->err, sizeof r->err) != 0) return -1;
   vmx_unwind *uw = NULL; /* vmxstack's CFI: read now, while the maps are */
   uint32_t nuw = vmx_unwind_build(r->proc, &uw);
-  int rc = vmx_region_build(&r->rg, r->s->img, &r->pl, uw, nuw, r->err, sizeof r->err);
+  int rc = vmx_region_build(&r->rg, r->s->img, &r->pl, uw, nuw, r->s->cpu_limit_ppm,
+                            r->err, sizeof r->err);
   free(uw);
   return rc;
 }
