@@ -47,7 +47,7 @@ EOF
 # How to run a probed loop: vprobe if launch mode works, else the test's.
 mode=test
 if [ -x "$VPROBE" ] &&
-   out=$(timeout 60 "$VPROBE" "$TMP/enter.vp" -- "$LOOP" 1000 1 2>/dev/null) &&
+   out=$(timeout 60 "$VPROBE" --cpu-limit 0 "$TMP/enter.vp" -- "$LOOP" 1000 1 2>/dev/null) &&
    printf '%s' "$out" | grep -q '^total 502500$'; then
   mode=vprobe
 fi
@@ -69,7 +69,7 @@ best() {
 
 probed() { # SCRIPT THREADS
   if [ $mode = vprobe ]; then
-    best "$VPROBE" "$TMP/$1.vp" -- "$LOOP" "$N" "$2"
+    best "$VPROBE" --cpu-limit 0 "$TMP/$1.vp" -- "$LOOP" "$N" "$2"
   else
     best env VPROBE_BUILD="$B" "$B/tests/vmx/test_agent_load" bench "$N" "$2" "$1"
   fi

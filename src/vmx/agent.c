@@ -117,6 +117,9 @@ static int map_region(agent *ag, int memfd) {
   close(memfd);
   if (p == MAP_FAILED)
     return -1;
+  /* A child forked without pthread_atfork's handlers (a raw clone) must
+   * not inherit write access to the region either. */
+  madvise(p, (size_t)st.st_size, MADV_DONTFORK);
   ag->sh = p, ag->shsize = (size_t)st.st_size;
   return 0;
 }
@@ -341,7 +344,8 @@ static void prof_handler(int sig, siginfo_t *si, void *uc) {
       prev_prof.sa_handler(sig);
     return;
   }
-  int saved = errno;
+  /* errno is left alone: nothing below sets it (and __errno_location
+   * is libc's, which may be probed). */
   agent_tls *t = agent_tls_get();
   if (t && !t->busy) {
     t->busy = 1;
@@ -355,7 +359,6 @@ static void prof_handler(int sig, siginfo_t *si, void *uc) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t->busy = 0;
   }
-  errno = saved;
 }
 
 static int has_profile(agent *ag) {
@@ -502,7 +505,8 @@ static int unload(agent *ag, tramp_set *ts, int fire_unload) {
 /* ---- fork ---- */
 
 /* The child runs clean: its copy of the code is restored and the agent is
- * off there (its thread and socket are the parent's). */
+ * off there (its thread and socket are the parent's), and the shared region
+ * is unmapped: the child must not write into the parent's probes' state. */
 static void atfork_child(void) {
   agent *ag = cur;
   agent_tls_fork_child();
@@ -515,6 +519,9 @@ static void atfork_child(void) {
     tramp_unpatch_all_quiet(ts);
   if (ag->sock >= 0)
     close(ag->sock);
+  if (ag->sh) /* nothing in this thread reads it once `on` is 0 */
+    munmap(ag->sh, ag->shsize);
+  ag->sh = NULL, ag->sp = NULL;
   cur = NULL;
 }
 
@@ -535,6 +542,7 @@ static int serve(agent *ag, tramp_set *ts) {
       if (prof)
         scan_threads(ag);
       sum_counters(ag);
+      agent_cpu_scan(ag, ts);
       if (ag->guarded && !tramp_guard_ok())
         ag->guarded = 0; /* someone took SIGSEGV over: read the slow safe way */
       next_scan = now + SCAN_NS;
@@ -587,7 +595,7 @@ static void *agent_main(void *arg) {
     why = "cannot map the shared region";
   else if (!ts || !ag->me)
     fail(ag, "%s", why = err[0] ? err : "no per-thread blocks");
-  else if ((why = attach_region(ag)) || (why = plan_sites(ag)))
+  else if ((why = attach_region(ag)) || (why = plan_sites(ag)) || (why = agent_cpu_plan(ag)))
     fail(ag, "%s", why);
   if (why) {
     char msg[300];

@@ -28,6 +28,9 @@
 #define AGENT_STACK_DEPTH 16 /* vmxstack's default depth */
 #define AGENT_STACK_CACHE 32 /* deeper stacks are not cached */
 #define AGENT_PSTACK (128 * 1024) /* each thread's probe stack */
+#define AGENT_CPU_PROBES 128 /* probes whose CPU time is measured */
+#define AGENT_CPU_WINDOW 10  /* scans (100 ms each) a CPU share is taken over */
+#define AGENT_CPU_SAMPLE 8   /* one fire in this many is timed */
 
 typedef struct agent agent;
 typedef struct agent_site agent_site;
@@ -49,6 +52,9 @@ typedef struct agent_tls {
   rt_thread *th;
   uint64_t stack_top;     /* the thread's probe stack (0: none, run in place) */
   uint64_t fires, drops;  /* summed into vmx_shared by the agent thread */
+  uint64_t cyc[AGENT_CPU_PROBES]; /* TSC cycles spent in each probe, summed
+                                     by the agent thread (overload control) */
+  uint32_t sample;                /* fires, for timing one in AGENT_CPU_SAMPLE */
   /* The last stack formatted (a hot path tends to repeat its stack). */
   uint32_t stk_n, stk_gen;
   uint64_t stk_pcs[AGENT_STACK_CACHE];
@@ -121,7 +127,21 @@ struct agent {
   agent_tls *me; /* the agent thread's block */
   uint64_t fires0, drops0; /* counters at the start of this load */
   int counted;
+  /* overload control (agent_cpu.c) */
+  volatile uint8_t *off; /* per probe: disabled, its fires skipped */
+  uint32_t nprobes;
+  uint64_t (*win)[AGENT_CPU_PROBES]; /* cycle sums at the last scans (a ring) */
+  uint64_t win_ns[AGENT_CPU_WINDOW];
+  uint32_t nwin;
+  uint64_t tsc0, ns0; /* at load: the TSC rate is measured against rt_clock */
 };
+
+/* Overload control (agent_cpu.c), on the agent thread: plan at load
+ * (NULL or why not), scan every 100 ms: a probe over the CPU limit is
+ * disabled, one line on the error stream, its sites unpatched once every
+ * point there is disabled. */
+const char *agent_cpu_plan(agent *ag);
+void agent_cpu_scan(agent *ag, tramp_set *ts);
 
 /* Per-process state (agent_fire.c). */
 tramp_set *agent_tramps(char *err, size_t cap);

@@ -5,23 +5,23 @@
  *
  * The hit path makes no system call and takes no lock: the thread's block
  * is one initial-exec TLS load away, and it caches the thread id and the
- * rt_thread.  Counters are per thread, summed by the agent thread.
+ * rt_thread.  Counters are per thread, summed by the agent thread.  Nothing
+ * here calls libc (which may be probed): system calls go through
+ * tramp_sys, string functions are the agent's own (agent_libc.c).
  *
  * Per-process globals (the only mutable ones): the patch set, the return
  * trampoline and the pool of per-thread blocks, created once and kept for
  * the life of the process (see agent.h).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <unistd.h>
+#include <x86intrin.h>
 
 #include "vmx/agent.h"
+#include "vmx/tramp_sys.h"
 #include "vmx/ustack.h"
 
 static __thread agent_tls *agent_me __attribute__((tls_model("initial-exec")));
@@ -29,25 +29,31 @@ static agent_tls *pool;
 static uint32_t pool_next;
 static tramp_set *tramps;
 static uint64_t ret_stub;
-static pthread_mutex_t once_mu = PTHREAD_MUTEX_INITIALIZER;
+static int once_mu; /* a spin lock: taken once per load, briefly */
 
 static uint64_t agent_ret(void *arg, tramp_frame *f);
 
+static void say(char *err, size_t cap, const char *why) {
+  size_t n = strnlen(why, cap - 1);
+  memcpy(err, why, n);
+  err[n] = 0;
+}
+
 tramp_set *agent_tramps(char *err, size_t cap) {
-  pthread_mutex_lock(&once_mu);
+  while (__atomic_exchange_n(&once_mu, 1, __ATOMIC_ACQUIRE))
+    tsys_nanosleep(100000);
   if (!pool) {
-    void *p = mmap(NULL, sizeof(agent_tls) * AGENT_POOL, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p != MAP_FAILED)
+    void *p = tsys_mmap(sizeof(agent_tls) * AGENT_POOL, PROT_READ | PROT_WRITE);
+    if (p)
       __atomic_store_n(&pool, (agent_tls *)p, __ATOMIC_RELEASE);
   }
   if (pool && !tramps && (tramps = tramp_open(AGENT_MAXSITES, err, cap)) != NULL)
     ret_stub = tramp_ret_stub(tramps, agent_ret, NULL);
-  pthread_mutex_unlock(&once_mu);
+  __atomic_store_n(&once_mu, 0, __ATOMIC_RELEASE);
   if (!pool)
-    snprintf(err, cap, "mmap: %s", strerror(errno));
+    say(err, cap, "cannot map the per-thread blocks");
   else if (tramps && !ret_stub)
-    snprintf(err, cap, "no memory for the return trampoline");
+    say(err, cap, "no memory for the return trampoline");
   return pool && ret_stub ? tramps : NULL;
 }
 
@@ -60,36 +66,14 @@ uint32_t agent_tls_used(void) {
   return n < AGENT_POOL ? n : AGENT_POOL;
 }
 
-/* System calls without libc: claim runs before the re-entry guard is up,
- * and libc's syscall() or getpid() may themselves be probed. */
-static long raw3(long nr, long a, long b, long c) {
-  long ret;
-  __asm__ volatile("syscall"
-                   : "=a"(ret)
-                   : "a"(nr), "D"(a), "S"(b), "d"(c)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
-
-static long raw6(long nr, long a, long b, long c, long d, long e, long f) {
-  long ret;
-  register long r10 __asm__("r10") = d, r8 __asm__("r8") = e, r9 __asm__("r9") = f;
-  __asm__ volatile("syscall"
-                   : "=a"(ret)
-                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
-
 /* A stack of the agent's own for each thread: the interpreter needs ~30
  * KiB, more than a small thread stack or a signal stack may have left.
  * Its lowest page is a guard. */
 static uint64_t probe_stack(void) {
-  long p = raw6(SYS_mmap, 0, AGENT_PSTACK, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p < 0 && p > -4096)
+  void *p = tsys_mmap(AGENT_PSTACK, PROT_READ | PROT_WRITE);
+  if (!p)
     return 0;
-  raw3(SYS_mprotect, p, 4096, PROT_NONE);
+  tsys_mprotect((uint64_t)p, 4096, PROT_NONE);
   return (uint64_t)p + AGENT_PSTACK;
 }
 
@@ -99,16 +83,16 @@ static agent_tls *claim(void) {
   agent_tls *p = agent_tls_pool();
   if (!p)
     return NULL;
-  uint32_t tid = (uint32_t)raw3(SYS_gettid, 0, 0, 0);
+  uint32_t tid = (uint32_t)tsys_gettid();
   uint32_t i = __atomic_fetch_add(&pool_next, 1, __ATOMIC_RELAXED);
   agent_tls *t = NULL;
   if (i < AGENT_POOL) {
     t = &p[i];
   } else {
-    long pid = raw3(SYS_getpid, 0, 0, 0);
+    pid_t pid = tsys_getpid();
     for (i = 0; i < AGENT_POOL && !t; i++) {
       uint32_t old = p[i].tid;
-      if (old && !p[i].busy && raw3(SYS_tgkill, pid, old, 0) == -ESRCH &&
+      if (old && !p[i].busy && tsys_tgkill(pid, (pid_t)old, 0) == -ESRCH &&
           __atomic_compare_exchange_n(&p[i].tid, &old, tid, 0, __ATOMIC_ACQ_REL,
                                       __ATOMIC_RELAXED))
         t = &p[i];
@@ -133,7 +117,7 @@ agent_tls *agent_tls_get(void) {
 void agent_tls_fork_child(void) {
   agent_tls *t = agent_me;
   if (t) {
-    t->tid = (uint32_t)syscall(SYS_gettid);
+    t->tid = (uint32_t)tsys_gettid();
     t->th = NULL, t->gen = 0, t->busy = 0;
   }
 }
@@ -321,12 +305,27 @@ static void fire_here(agent *ag, agent_tls *t, tramp_frame *f, const agent_fp *f
     if (f)
       fire.args[0] = f->rax;
   }
+  uint32_t ran = 0;
   for (uint32_t i = 0; i < n; i++) {
+    uint32_t p = (uint32_t)fps[i].probe;
+    if (ag->off && ag->off[p]) /* over its CPU limit (agent_cpu.c) */
+      continue;
     fire.probe = fps[i].probe;
     fire.probename = fps[i].name;
-    vp_run(th, ag->img, &fire);
+    /* One fire in AGENT_CPU_SAMPLE is timed (rdtsc costs a few ns), and
+     * counts for all: a fire's cost is bounded by the VP budget, so a
+     * share that matters is made of many fires and the estimate holds. */
+    if (++t->sample % AGENT_CPU_SAMPLE || p >= AGENT_CPU_PROBES) {
+      vp_run(th, ag->img, &fire);
+    } else {
+      uint64_t t0 = __rdtsc();
+      vp_run(th, ag->img, &fire);
+      uint64_t d = (__rdtsc() - t0) * AGENT_CPU_SAMPLE;
+      __atomic_store_n(&t->cyc[p], t->cyc[p] + d, __ATOMIC_RELAXED);
+    }
+    ran++;
   }
-  t->fires += n;
+  t->fires += ran;
 }
 
 /* agent_on_stack(fn, arg, top): call fn(arg) with the stack pointer at top
@@ -459,9 +458,8 @@ static uint64_t agent_ret(void *arg, tramp_frame *f) {
     }
     if (!t || k == AGENT_SHADOW) { /* cannot happen: no address to return to */
       static const char msg[] = "vprobe agent: return trampoline lost its address\n";
-      ssize_t w = write(2, msg, sizeof msg - 1);
-      (void)w;
-      abort();
+      tsys_write(2, msg, sizeof msg - 1);
+      tsys_die(SIGABRT);
     }
   }
   uint64_t ret = e.ret;

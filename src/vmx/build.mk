@@ -20,9 +20,16 @@ $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(AGENT_CFLAGS) -MMD -MP -c $< -o $@
 
+# agent_libc.c is the agent's own memcpy & co.: its loops must not become
+# calls to the functions they define (gcc's loop distribution does that).
+AGENT_NOCALLS := -fno-builtin $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,\
+                   -fno-tree-loop-distribute-patterns)
+$(BUILD)/pic/src/vmx/agent_libc.o: AGENT_CFLAGS += $(AGENT_NOCALLS)
+
+# -z now: no lazy binding, whose resolver (libc's) would run on the hit path.
 $(BUILD)/lib/libvpagent.so: $(AGENT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(AGENT_LDFLAGS) -shared $(AGENT_DEFS) -o $@ $(AGENT_OBJ) -lZydis -lpthread -ldl
+	$(CC) $(AGENT_LDFLAGS) -shared -Wl,-z,now $(AGENT_DEFS) -o $@ $(AGENT_OBJ) -lZydis -lpthread -ldl
 
 EXTRA += $(BUILD)/lib/libvpagent.so
 

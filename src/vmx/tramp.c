@@ -42,8 +42,19 @@
  * the signals are paid once per load.  Unpatching is the same in reverse
  * (no thread is ever inside a jump).
  *
+ * Placement: a jump never covers bytes a branch inside the function lands
+ * on: relative branches, code addresses taken, jump tables (PIC int32 and
+ * absolute 8-byte ones, found from the data addresses the code names).
+ * Where the function jumps through a register with no table found, a point
+ * other than the entry gets a jump only over a single instruction, else a
+ * trap.  An address inside an instruction is refused.
+ *
+ * This file builds (allocation, decoding, relocation, trampoline code) and
+ * installs the handlers; the handlers themselves and the patch windows
+ * (commit, unpatch) are in tramp_live.c, which calls no libc.
+ *
  * Global state: the SIGTRAP and SIGSEGV handlers need to find the site table
- * and the previous handlers; those are the only mutable globals, set once.
+ * and the previous handlers (tramp_int.h); set once.
  */
 #include "vmx/tramp.h"
 
@@ -63,58 +74,17 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "vmx/tramp_int.h"
+#include "vmx/tramp_sys.h"
+
 #define CHUNK (64 * 1024)
-#define MAXCHUNKS 256
-#define MAXDISP 16 /* displaced bytes at most: 4 instructions < 5 + 15 */
 #define NEAR ((int64_t)1 << 31)
-
-struct tramp_site {
-  uint64_t addr;
-  uint8_t orig[MAXDISP]; /* the original bytes */
-  uint8_t len;           /* displaced bytes */
-  uint8_t how;           /* TRAMP_JUMP, TRAMP_TRAP */
-  volatile uint8_t live; /* patched (the hook runs) */
-  uint8_t failed;        /* could not be written */
-  uint8_t jmp[5];        /* the jump written */
-  int prot;              /* of the page(s) */
-  uint8_t *tramp, *tail;
-  uint8_t tailmap[MAXDISP]; /* tail offset of the displaced instruction at
-                               each byte offset, 0xff within an instruction */
-  volatile uint8_t moving;  /* being committed: threads inside move out */
-  volatile uint8_t stuck;   /* a thread could not be moved out */
-  tramp_hook hook;
-  void *arg;
-};
-
-typedef struct chunk {
-  uint8_t *base;
-  size_t used;
-} chunk;
-
-struct tramp_set {
-  tramp_site *sites;
-  volatile int nsites; /* published with a release store */
-  int maxsites;
-  chunk chunks[MAXCHUNKS];
-  int nchunks;
-  ZydisDecoder dec;
-  int sync_core; /* membarrier SYNC_CORE registered */
-  uint32_t xsave; /* bytes of the XSAVE area (0: no XSAVE) */
-  /* threads through move_handler during a commit (their tids) */
-  pid_t *moved;
-  uint32_t nmoved, capmoved;
-};
-
-static tramp_set *volatile trap_set;
-static struct sigaction prev_trap, prev_segv, prev_bus, prev_move;
-#define MOVE_SIG (SIGRTMAX - 4)
-static int guard_on;
 
 /* ---- code memory near the target ---- */
 
 static uint8_t *code_alloc(tramp_set *s, uint64_t near, size_t n) {
   for (int i = 0; i < s->nchunks; i++) {
-    chunk *c = &s->chunks[i];
+    tramp_chunk *c = &s->chunks[i];
     int64_t d = (int64_t)((uint64_t)c->base - near);
     if (d > -NEAR + 2 * CHUNK && d < NEAR - 2 * CHUNK && c->used + n <= CHUNK) {
       uint8_t *p = c->base + c->used;
@@ -139,19 +109,13 @@ static uint8_t *code_alloc(tramp_set *s, uint64_t near, size_t n) {
         munmap(p, CHUNK);
         continue;
       }
-      chunk *c = &s->chunks[s->nchunks++];
+      tramp_chunk *c = &s->chunks[s->nchunks++];
       c->base = p;
       c->used = (n + 15) & ~(size_t)15;
       return p;
     }
   }
   return NULL;
-}
-
-static void sync_cores(tramp_set *s) {
-  if (s->sync_core)
-    syscall(SYS_membarrier, 32 /* PRIVATE_EXPEDITED_SYNC_CORE */, 0, 0);
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 /* The protection of the mapping holding addr, from /proc/self/maps. */
@@ -184,19 +148,6 @@ static int page_prot(uint64_t addr) {
   }
   close(fd);
   return prot;
-}
-
-/* Write code bytes: make the page(s) writable (keeping them executable:
- * other threads run there), copy, put the protection back. */
-static int poke(uint64_t addr, const uint8_t *b, size_t n, int prot) {
-  uint64_t pg = addr & ~(uint64_t)4095, end = (addr + n + 4095) & ~(uint64_t)4095;
-  if (mprotect((void *)pg, end - pg, PROT_READ | PROT_WRITE | PROT_EXEC))
-    return -1;
-  for (size_t i = 0; i < n; i++)
-    __atomic_store_n((uint8_t *)addr + i, b[i], __ATOMIC_RELAXED);
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  mprotect((void *)pg, end - pg, prot);
-  return 0;
 }
 
 /* ---- relocation ---- */
@@ -271,12 +222,67 @@ static int ends_flow(const ZydisDecodedInstruction *in) {
          in->mnemonic == ZYDIS_MNEMONIC_UD2 || in->mnemonic == ZYDIS_MNEMONIC_HLT;
 }
 
-/* Does a relative branch in [lo, hi) land strictly inside (addr, addr+len)? */
+/* Does t land strictly inside the displaced bytes (addr, addr+len)? */
+static int inside(uint64_t t, uint64_t addr, int len) {
+  return t > addr && t < addr + (uint64_t)len;
+}
+
+/* A jump table at x for code in [lo, hi): int32 entries relative to x (PIC:
+ * `lea reg,[rip+x]`, then movslq, add, jmp) or absolute 8-byte entries,
+ * read while they point into the function.  1 if an entry lands inside
+ * the displaced bytes; *found counts the entries seen. */
+static int table_into(uint64_t x, uint64_t lo, uint64_t hi, uint64_t addr, int len,
+                      int *found) {
+  for (int wide = 0; wide < 2; wide++) {
+    int size = wide ? 8 : 4, more = 1;
+    for (uint64_t off = 0; more && off < 4096 * 8; off += 256) {
+      uint8_t buf[256];
+      if (tramp_read(buf, x + off, sizeof buf, 0))
+        break;
+      for (int i = 0; i + size <= (int)sizeof buf; i += size) {
+        int32_t r;
+        uint64_t a;
+        memcpy(&r, buf + i, 4), memcpy(&a, buf + i, 8);
+        uint64_t t = wide ? a : x + (uint64_t)(int64_t)r;
+        if (t < lo || t >= hi) {
+          more = 0;
+          break;
+        }
+        ++*found;
+        if (inside(t, addr, len))
+          return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* The address a memory operand (or lea) names without a register: RIP-
+ * relative or absolute; 0 if it uses one. */
+static uint64_t fixed_addr(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *op,
+                           uint64_t at) {
+  if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.segment == ZYDIS_REGISTER_FS ||
+      op->mem.segment == ZYDIS_REGISTER_GS)
+    return 0;
+  if (op->mem.base == ZYDIS_REGISTER_RIP && op->mem.index == ZYDIS_REGISTER_NONE)
+    return at + in->length + (uint64_t)op->mem.disp.value;
+  if (op->mem.base == ZYDIS_REGISTER_NONE && op->mem.disp.has_displacement)
+    return (uint64_t)op->mem.disp.value;
+  return 0;
+}
+
+/* Can a branch inside [lo, hi) land strictly inside (addr, addr+len)?
+ * Relative branches; addresses taken of code inside the function; jump
+ * tables found from the data addresses the code names.  BRANCH_UNKNOWN:
+ * no such branch was found, but the function jumps through a register or
+ * memory and no table was found for it. */
+enum { BRANCH_NONE, BRANCH_INTO, BRANCH_UNKNOWN };
 static int branch_into(tramp_set *s, uint64_t lo, uint64_t hi, uint64_t addr, int len) {
   if (!lo || hi <= lo || hi - lo > (1 << 20))
-    return 0;
+    return BRANCH_UNKNOWN;
   ZydisDecodedInstruction in;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  int indirect = 0, found = 0;
   for (uint64_t p = lo; p < hi;) {
     size_t room = hi - p;
     if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&s->dec, (const void *)p, room < 15 ? room : 15,
@@ -290,12 +296,26 @@ static int branch_into(tramp_set *s, uint64_t lo, uint64_t hi, uint64_t addr, in
         if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
             ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &ops[i], p, &t)))
           break;
-      if (t > addr && t < addr + (uint64_t)len)
-        return 1;
+      if (inside(t, addr, len))
+        return BRANCH_INTO;
+    } else if (in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
+      indirect = 1; /* jmp reg / jmp [mem] */
+    }
+    for (int i = 0; i < in.operand_count_visible; i++) {
+      uint64_t x = fixed_addr(&in, &ops[i], p);
+      if (!x)
+        continue;
+      if (x >= lo && x < hi) { /* code whose address is taken */
+        if (inside(x, addr, len))
+          return BRANCH_INTO;
+        continue;
+      }
+      if (table_into(x, lo, hi, addr, len, &found))
+        return BRANCH_INTO;
     }
     p += in.length;
   }
-  return 0;
+  return indirect && !found ? BRANCH_UNKNOWN : BRANCH_NONE;
 }
 
 /* ---- trampoline code ---- */
@@ -434,186 +454,6 @@ static int emit_tail(tramp_set *s, emit *e, uint64_t addr, int len, uint8_t *map
   return emit_jmp(e, addr + len);
 }
 
-/* ---- the SIGTRAP handler ---- */
-
-/* The live site at addr, else the latest one that was there (a late trap
- * after unpatch), else NULL. */
-static tramp_site *find_site(tramp_set *s, uint64_t addr) {
-  int n = __atomic_load_n(&s->nsites, __ATOMIC_ACQUIRE);
-  tramp_site *dead = NULL;
-  for (int i = 0; i < n; i++)
-    if (s->sites[i].addr == addr) {
-      if (s->sites[i].live)
-        return &s->sites[i];
-      dead = &s->sites[i];
-    }
-  return dead;
-}
-
-void tramp_frame_from_uc(tramp_frame *f, const void *ucv) {
-  const greg_t *g = ((const ucontext_t *)ucv)->uc_mcontext.gregs;
-  f->rip = g[REG_RIP], f->rsp = g[REG_RSP], f->rflags = g[REG_EFL];
-  f->rax = g[REG_RAX], f->rbx = g[REG_RBX], f->rcx = g[REG_RCX], f->rdx = g[REG_RDX];
-  f->rsi = g[REG_RSI], f->rdi = g[REG_RDI], f->rbp = g[REG_RBP];
-  f->r8 = g[REG_R8], f->r9 = g[REG_R9], f->r10 = g[REG_R10], f->r11 = g[REG_R11];
-  f->r12 = g[REG_R12], f->r13 = g[REG_R13], f->r14 = g[REG_R14], f->r15 = g[REG_R15];
-}
-
-/* Hand a signal that is not ours to whoever had it before. */
-static void chain(const struct sigaction *prev, int sig, siginfo_t *si, void *uc, int refaults) {
-  if (prev->sa_flags & SA_SIGINFO) {
-    if (prev->sa_sigaction)
-      prev->sa_sigaction(sig, si, uc);
-    return;
-  }
-  if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
-    prev->sa_handler(sig);
-    return;
-  }
-  /* Default action: restore it; a fault re-executes and dies as it would
-   * have, a trap (already past the int3) is raised again. */
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  sigaction(sig, &dfl, NULL);
-  if (!refaults)
-    raise(sig);
-}
-
-static void trap_handler(int sig, siginfo_t *si, void *ucv) {
-  ucontext_t *uc = ucv;
-  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
-  tramp_set *s = trap_set;
-  tramp_site *site = s ? find_site(s, rip - 1) : NULL;
-  if (!site) {
-    chain(&prev_trap, sig, si, ucv, 0);
-    return;
-  }
-  if (site->live && site->how == TRAMP_TRAP) {
-    tramp_frame f;
-    tramp_frame_from_uc(&f, ucv);
-    f.rip = site->addr;
-    site->hook(site->arg, &f);
-  }
-  /* Mid-patch or a jump/trap in place: run the original instructions from
-   * the tail.  Already restored: run them in place. */
-  uint8_t first = __atomic_load_n((uint8_t *)site->addr, __ATOMIC_RELAXED);
-  uc->uc_mcontext.gregs[REG_RIP] = first == site->orig[0] ? site->addr : (uint64_t)site->tail;
-}
-
-/* ---- moving threads out of the displaced bytes ---- */
-
-/* MOVE_SIG from our own commit (else the program's own use of it): a
- * thread inside the displaced bytes of a site being committed goes on at
- * the same instruction in the tail. */
-static void move_handler(int sig, siginfo_t *si, void *ucv) {
-  tramp_set *s = trap_set;
-  if (!s || si->si_code != SI_TKILL || si->si_pid != getpid()) {
-    chain(&prev_move, sig, si, ucv, 0);
-    return;
-  }
-  ucontext_t *uc = ucv;
-  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
-  int n = __atomic_load_n(&s->nsites, __ATOMIC_ACQUIRE);
-  for (int i = 0; i < n; i++) {
-    tramp_site *t = &s->sites[i];
-    if (!t->moving || rip <= t->addr || rip >= t->addr + t->len)
-      continue;
-    if (t->tailmap[rip - t->addr] == 0xff)
-      t->stuck = 1;
-    else
-      uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(t->tail + t->tailmap[rip - t->addr]);
-  }
-  uint32_t k = __atomic_fetch_add(&s->nmoved, 1, __ATOMIC_ACQ_REL);
-  if (k < s->capmoved)
-    s->moved[k] = (pid_t)syscall(SYS_gettid);
-}
-
-/* Could thread tid be inside a moving site?  Its /proc .../syscall line
- * says "running" (on a CPU, or descheduled: we cannot know where), or the
- * number of the system call it sleeps in and its user pc. */
-static int maybe_inside(tramp_set *s, pid_t tid) {
-  char path[64], line[128];
-  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd < 0 ? -1 : read(fd, line, sizeof line - 1);
-  if (fd >= 0)
-    close(fd);
-  if (n <= 0)
-    return 1;
-  line[n] = 0;
-  unsigned long long sp, pc;
-  long nr;
-  if (sscanf(line, "%ld", &nr) != 1 ||
-      (nr < 0 ? sscanf(line, "%ld 0x%llx 0x%llx", &nr, &sp, &pc)
-              : sscanf(line, "%ld %*s %*s %*s %*s %*s %*s 0x%llx 0x%llx", &nr, &sp, &pc)) != 3)
-    return 1;
-  for (int i = 0; i < s->nsites; i++)
-    if (s->sites[i].moving && pc > s->sites[i].addr && pc < s->sites[i].addr + s->sites[i].len)
-      return 1;
-  return 0;
-}
-
-static int moved(const tramp_set *s, pid_t tid) {
-  uint32_t n = __atomic_load_n(&s->nmoved, __ATOMIC_ACQUIRE);
-  for (uint32_t i = 0; i < n && i < s->capmoved; i++)
-    if (s->moved[i] == tid)
-      return 1;
-  return 0;
-}
-
-/* Send every other thread that may be inside the moving sites through
- * move_handler and wait (up to a second) until each has been through it
- * or has exited.  0, or -1 if some did not answer. */
-static int move_out(tramp_set *s) {
-  DIR *d = opendir("/proc/self/task");
-  if (!d)
-    return -1;
-  pid_t me = (pid_t)syscall(SYS_gettid), pid = getpid();
-  pid_t *sent = NULL;
-  uint32_t nsent = 0, cap = 0;
-  int rc = 0;
-  __atomic_store_n(&s->nmoved, 0, __ATOMIC_RELEASE);
-  for (struct dirent *de; (de = readdir(d));) {
-    pid_t tid = (pid_t)atoi(de->d_name);
-    if (tid <= 0 || tid == me || !maybe_inside(s, tid))
-      continue;
-    if (nsent == cap) {
-      pid_t *p = realloc(sent, (cap = cap ? 2 * cap : 64) * sizeof *p);
-      if (!p) {
-        rc = -1;
-        break;
-      }
-      sent = p;
-    }
-    if (nsent + 1 > s->capmoved) { /* the handler's record, before any signal */
-      rc = -1;
-      break;
-    }
-    if (syscall(SYS_tgkill, pid, tid, MOVE_SIG) == 0)
-      sent[nsent++] = tid;
-  }
-  closedir(d);
-  for (int waited = 0; rc == 0; waited++) {
-    uint32_t left = 0;
-    for (uint32_t i = 0; i < nsent; i++)
-      if (sent[i] && !moved(s, sent[i])) {
-        if (syscall(SYS_tgkill, pid, sent[i], 0) != 0)
-          sent[i] = 0; /* exited */
-        else
-          left++;
-      }
-    if (!left)
-      break;
-    if (waited == 10000)
-      rc = -1;
-    else
-      usleep(100);
-  }
-  free(sent);
-  return rc;
-}
-
 /* ---- public ---- */
 
 tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
@@ -631,12 +471,15 @@ tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
     return NULL;
   }
   ZydisDecoderInit(&s->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  /* move_handler's record of the threads it moved (it cannot allocate) */
+  /* tramp_move_handler's record of the threads it moved (it cannot allocate) */
   s->capmoved = 32768;
-  s->moved = mmap(NULL, s->capmoved * sizeof *s->moved, PROT_READ | PROT_WRITE,
+  s->moved = mmap(NULL, 2 * s->capmoved * sizeof *s->moved, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (s->moved == MAP_FAILED)
     s->moved = NULL, s->capmoved = 0;
+  else
+    s->sent = s->moved + s->capmoved;
+  tsys_init();
   s->sync_core = syscall(SYS_membarrier, 64 /* REGISTER_..._SYNC_CORE */, 0, 0) == 0;
   unsigned a, bx, c, d;
   if (__get_cpuid(1, &a, &bx, &c, &d) && (c & (1u << 27)) && /* OSXSAVE */
@@ -644,20 +487,23 @@ tramp_set *tramp_open(int maxsites, char *err, size_t cap) {
     s->xsave = bx;
   /* The trap handler is installed once per process and kept: a late int3
    * hit after unpatch must still find its way. */
-  if (!__atomic_exchange_n(&trap_set, s, __ATOMIC_SEQ_CST)) {
+  if (!__atomic_exchange_n(&tramp_trap_set, s, __ATOMIC_SEQ_CST)) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = trap_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sa.sa_sigaction = tramp_trap_handler;
+    /* SA_NODEFER: a probe's hook run from the handler may itself reach an
+     * int3 (a nested hit, quietly skipped); with SIGTRAP blocked that
+     * would kill the process. */
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     struct sigaction old;
     sigaction(SIGTRAP, &sa, &old);
-    if (old.sa_sigaction != trap_handler)
-      prev_trap = old;
-    sa.sa_sigaction = move_handler;
+    if (old.sa_sigaction != tramp_trap_handler)
+      tramp_prev_trap = old;
+    sa.sa_sigaction = tramp_move_handler;
     sigaction(MOVE_SIG, &sa, &old);
-    if (old.sa_sigaction != move_handler)
-      prev_move = old;
+    if (old.sa_sigaction != tramp_move_handler)
+      tramp_prev_move = old;
   }
   return s;
 }
@@ -686,7 +532,17 @@ static int jump_len(tramp_set *s, uint64_t addr, uint64_t fn_hi) {
 
 static int build_jump(tramp_set *s, tramp_site *t, uint64_t fn_lo, uint64_t fn_hi, int entry) {
   int len = jump_len(s, t->addr, fn_hi);
-  if (len < 0 || branch_into(s, fn_lo, fn_hi, t->addr, len))
+  if (len < 0)
+    return -1;
+  /* At a function's entry nothing inside branches back into the first
+   * bytes in practice, and ENTER must stay fast; elsewhere, where the
+   * branches cannot all be known, only a one-instruction jump is sure. */
+  int br = branch_into(s, fn_lo, fn_hi, t->addr, len);
+  ZydisDecodedInstruction first;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  if (br == BRANCH_INTO ||
+      (br == BRANCH_UNKNOWN && !entry &&
+       (decode(s, t->addr, &first, ops) || first.length < len)))
     return -1;
   uint8_t *code = code_alloc(s, t->addr, 1024);
   if (!code)
@@ -747,15 +603,41 @@ static int build_trap(tramp_set *s, tramp_site *t) {
   return 0;
 }
 
+/* The instruction addr falls in, decoding [fn_lo, fn_hi) from its start
+ * (addr itself when the function is unknown or undecodable there): an int3
+ * or a jump written inside an instruction changes what it does, and is
+ * never executed. */
+static uint64_t boundary(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t fn_hi) {
+  if (!fn_lo || addr <= fn_lo || addr >= fn_hi || fn_hi - fn_lo > (1 << 20))
+    return addr;
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  uint64_t p = fn_lo;
+  while (p < addr) {
+    if (decode(s, p, &in, ops))
+      return addr; /* data in the code: cannot tell */
+    if (p + in.length > addr)
+      return p;
+    p += in.length;
+  }
+  return addr;
+}
+
 tramp_site *tramp_prepare(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t fn_hi,
                           int flags, tramp_hook hook, void *arg, char *err, size_t cap) {
-  tramp_site *old = find_site(s, addr);
+  tramp_site *old = tramp_find_site(s, addr);
   if (old && old->live) {
     snprintf(err, cap, "0x%llx: already patched", (unsigned long long)addr);
     return NULL;
   }
   if (!old && s->nsites == s->maxsites) {
     snprintf(err, cap, "too many probe points");
+    return NULL;
+  }
+  uint64_t at = boundary(s, addr, fn_lo, fn_hi);
+  if (at != addr) {
+    snprintf(err, cap, "0x%llx: not an instruction boundary (inside the instruction at 0x%llx)",
+             (unsigned long long)addr, (unsigned long long)at);
     return NULL;
   }
   int prot = page_prot(addr);
@@ -784,52 +666,6 @@ tramp_site *tramp_prepare(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t 
   return t;
 }
 
-/* All sites together, so the slow steps (syncing every core, signalling
- * the threads) are paid once: int3 everywhere; sync; move the threads
- * inside displaced bytes out of them (new arrivals trap and go round
- * through the tail); the jumps' last 4 bytes; sync; the jmp opcodes; sync.
- * A site that cannot be made safe stays a trap site. */
-int tramp_commit(tramp_set *s, tramp_site *const *sites, int n) {
-  static const uint8_t int3 = 0xcc;
-  int jumps = 0, ok = 0;
-  for (int i = 0; i < n; i++) {
-    tramp_site *t = sites[i];
-    t->live = 1;
-    if (poke(t->addr, &int3, 1, t->prot)) {
-      t->live = 0, t->failed = 1;
-      continue;
-    }
-    jumps += t->how == TRAMP_JUMP;
-    ok++;
-  }
-  sync_cores(s);
-  if (!jumps)
-    return ok;
-  for (int i = 0; i < n; i++)
-    if (sites[i]->live && sites[i]->how == TRAMP_JUMP)
-      sites[i]->stuck = 0, sites[i]->moving = 1;
-  int all_out = move_out(s) == 0;
-  for (int i = 0; i < n; i++) {
-    tramp_site *t = sites[i];
-    if (!t->live || t->how != TRAMP_JUMP)
-      continue;
-    t->moving = 0;
-    if (!all_out || t->stuck) { /* the tail still runs the displaced code */
-      t->how = TRAMP_TRAP;
-      continue;
-    }
-    put32(t->jmp + 1, (int32_t)((int64_t)((uint64_t)t->tramp - (t->addr + 5))));
-    t->jmp[0] = 0xe9;
-    poke(t->addr + 1, t->jmp + 1, 4, t->prot);
-  }
-  sync_cores(s);
-  for (int i = 0; i < n; i++)
-    if (sites[i]->live && sites[i]->how == TRAMP_JUMP)
-      poke(sites[i]->addr, sites[i]->jmp, 1, sites[i]->prot);
-  sync_cores(s);
-  return ok;
-}
-
 tramp_site *tramp_patch(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t fn_hi,
                         int flags, tramp_hook hook, void *arg, char *err, size_t cap) {
   tramp_site *t = tramp_prepare(s, addr, fn_lo, fn_hi, flags, hook, arg, err, cap);
@@ -838,44 +674,6 @@ tramp_site *tramp_patch(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t fn
     return NULL;
   }
   return t;
-}
-
-/* The reverse, also batched: a thread hitting an int3 meanwhile is sent
- * through the tail, and once the first byte is back it runs in place. */
-void tramp_unpatch_many(tramp_set *s, tramp_site *const *sites, int n) {
-  static const uint8_t int3 = 0xcc;
-  int jumps = 0;
-  for (int i = 0; i < n; i++)
-    if (sites[i] && sites[i]->live && sites[i]->how == TRAMP_JUMP) {
-      poke(sites[i]->addr, &int3, 1, sites[i]->prot);
-      jumps++;
-    }
-  if (jumps) {
-    sync_cores(s);
-    for (int i = 0; i < n; i++)
-      if (sites[i] && sites[i]->live && sites[i]->how == TRAMP_JUMP)
-        poke(sites[i]->addr + 1, sites[i]->orig + 1, 4, sites[i]->prot);
-    sync_cores(s);
-  }
-  for (int i = 0; i < n; i++)
-    if (sites[i] && sites[i]->live)
-      poke(sites[i]->addr, sites[i]->orig, 1, sites[i]->prot);
-  sync_cores(s);
-  for (int i = 0; i < n; i++)
-    if (sites[i])
-      sites[i]->live = 0;
-}
-
-void tramp_unpatch(tramp_set *s, tramp_site *t) { tramp_unpatch_many(s, &t, 1); }
-
-void tramp_unpatch_all_quiet(tramp_set *s) {
-  for (int i = 0; i < s->nsites; i++) {
-    tramp_site *t = &s->sites[i];
-    if (!t->live)
-      continue;
-    poke(t->addr, t->orig, t->how == TRAMP_JUMP ? 5 : 1, t->prot);
-    t->live = 0;
-  }
 }
 
 uint64_t tramp_ret_stub(tramp_set *s, tramp_ret_hook hook, void *arg) {
@@ -908,60 +706,15 @@ uint64_t tramp_ret_stub(tramp_set *s, tramp_ret_hook hook, void *arg) {
   return (uint64_t)code;
 }
 
-/* ---- guarded reads ---- */
-
-/* tramp_copy(dst, src, n) -> 0, or -1 through tramp_copy_fault when the
- * SIGSEGV/SIGBUS handler finds a fault between tramp_copy_lo and _hi. */
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".globl tramp_copy\n.hidden tramp_copy\n.type tramp_copy,@function\n"
-        ".globl tramp_copy_lo\n.hidden tramp_copy_lo\n"
-        ".globl tramp_copy_hi\n.hidden tramp_copy_hi\n"
-        ".globl tramp_copy_fault\n.hidden tramp_copy_fault\n"
-        "tramp_copy:\n"
-        "  xor %eax,%eax\n"
-        "tramp_copy_lo:\n"
-        "  cmp $8,%rdx\n"
-        "  jb 2f\n"
-        "1: mov (%rsi),%rcx\n"
-        "  mov %rcx,(%rdi)\n"
-        "  add $8,%rsi\n  add $8,%rdi\n  sub $8,%rdx\n"
-        "  cmp $8,%rdx\n"
-        "  jae 1b\n"
-        "2: test %rdx,%rdx\n"
-        "  jz 4f\n"
-        "3: movb (%rsi),%cl\n"
-        "  movb %cl,(%rdi)\n"
-        "  inc %rsi\n  inc %rdi\n  dec %rdx\n"
-        "  jnz 3b\n"
-        "4: ret\n"
-        "tramp_copy_hi:\n"
-        "tramp_copy_fault:\n"
-        "  mov $-1,%eax\n"
-        "  ret\n"
-        ".size tramp_copy,.-tramp_copy\n");
-int tramp_copy(void *dst, const void *src, size_t n);
-extern const char tramp_copy_lo[], tramp_copy_hi[], tramp_copy_fault[];
-
-static void segv_handler(int sig, siginfo_t *si, void *ucv) {
-  ucontext_t *uc = ucv;
-  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
-  if (rip >= (uint64_t)tramp_copy_lo && rip < (uint64_t)tramp_copy_hi) {
-    uc->uc_mcontext.gregs[REG_RIP] = (uint64_t)tramp_copy_fault;
-    return;
-  }
-  chain(sig == SIGBUS ? &prev_bus : &prev_segv, sig, si, ucv, 1);
-}
-
 int tramp_guard_install(void) {
-  if (__atomic_exchange_n(&guard_on, 1, __ATOMIC_SEQ_CST))
+  if (__atomic_exchange_n(&tramp_guard_on, 1, __ATOMIC_SEQ_CST))
     return 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = segv_handler;
+  sa.sa_sigaction = tramp_segv_handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSEGV, &sa, &prev_segv) || sigaction(SIGBUS, &sa, &prev_bus))
+  if (sigaction(SIGSEGV, &sa, &tramp_prev_segv) || sigaction(SIGBUS, &sa, &tramp_prev_bus))
     return -1;
   return 0;
 }
@@ -969,20 +722,14 @@ int tramp_guard_install(void) {
 void tramp_guard_remove(void) {
   if (!tramp_guard_ok())
     return;
-  sigaction(SIGSEGV, &prev_segv, NULL);
-  sigaction(SIGBUS, &prev_bus, NULL);
-  __atomic_store_n(&guard_on, 0, __ATOMIC_SEQ_CST);
+  sigaction(SIGSEGV, &tramp_prev_segv, NULL);
+  sigaction(SIGBUS, &tramp_prev_bus, NULL);
+  __atomic_store_n(&tramp_guard_on, 0, __ATOMIC_SEQ_CST);
 }
 
 int tramp_guard_ok(void) {
   struct sigaction cur;
-  return guard_on && sigaction(SIGSEGV, NULL, &cur) == 0 &&
-         (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == segv_handler;
+  return tramp_guard_on && sigaction(SIGSEGV, NULL, &cur) == 0 &&
+         (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == tramp_segv_handler;
 }
 
-int tramp_read(void *dst, uint64_t src, size_t n, int guarded) {
-  if (guarded)
-    return tramp_copy(dst, (const void *)src, n);
-  struct iovec l = {dst, n}, r = {(void *)src, n};
-  return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -1;
-}
