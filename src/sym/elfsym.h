@@ -7,6 +7,14 @@
  * Module names are short: "libc" for libc.so.6, "libssl" for libssl.so.3,
  * "libglib" for libglib-2.0.so.0 (a "-N.N" version goes too), the basename
  * for the main program.
+ *
+ * A function's extent is its symbol size; a symbol without one (hand-written
+ * assembly) takes the extent of the .eh_frame FDE that covers it.  IFUNC
+ * symbols are listed at the implementation the process's dynamic linker
+ * chose (a resolved GOT slot read from the process, or vprobe's own choice
+ * when the process maps the same file); the ones whose implementation
+ * cannot be found are kept apart (unresolved) so that a probe on them can
+ * say why it cannot be placed.
  */
 #ifndef ELFSYM_H
 #define ELFSYM_H
@@ -22,10 +30,18 @@ typedef struct esym_mod {
   int is_exe;      /* the main program */
 } esym_mod;
 
+/* esym_fn flags */
+#define ESYM_IFUNC 1u     /* an IFUNC: addr is the implementation in use */
+#define ESYM_FDE_SIZE 2u  /* size from the .eh_frame FDE, not the symbol */
+#define ESYM_SIGRETURN 4u /* its code is the rt_sigreturn trampoline */
+#define ESYM_ELSEWHERE 8u /* an unresolved IFUNC implemented outside its
+                           * object (the vDSO's time functions) */
+
 typedef struct esym_fn {
-  uint64_t addr, size; /* absolute */
+  uint64_t addr, size; /* absolute; size 0 when no extent is known */
   const char *name;    /* owned by the esym_proc */
   int mod;             /* index in mods */
+  unsigned flags;      /* ESYM_* */
 } esym_fn;
 
 typedef struct esym_proc {
@@ -35,6 +51,8 @@ typedef struct esym_proc {
   esym_fn *fns; /* function symbols of every module, sorted by address */
   size_t nfns;
   char **names; /* storage of the names (one block per module) */
+  esym_fn *unresolved; /* IFUNCs with no known implementation (addr: the */
+  size_t nunresolved;  /* resolver's), sorted by address */
 } esym_proc;
 
 /* Read the maps and symbols of process pid.  NULL on error, with a one-line
@@ -54,6 +72,15 @@ const esym_fn *esym_lookup(const esym_proc *p, const char *mod,
 const esym_fn *esym_at(const esym_proc *p, uint64_t addr);
 /* The module containing addr, or -1. */
 int esym_mod_at(const esym_proc *p, uint64_t addr);
+
+/* Up to n bytes of the code at addr as the object's file has it (a patch
+ * in the process does not show), else as the process has it.  Returns how
+ * many bytes were read (0 if none). */
+size_t esym_code(const esym_proc *p, uint64_t addr, void *buf, size_t n);
+
+/* 1 if code (n bytes) begins with the rt_sigreturn trampoline
+ * (mov $15,%eax or %rax; syscall). */
+int esym_is_sigreturn(const uint8_t *code, size_t n);
 
 /* Function symbols of one ELF file, unbiased, through cb (name valid only
  * during the call).  Returns the count, or -1 if the file is not readable

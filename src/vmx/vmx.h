@@ -48,5 +48,24 @@ int vmx_resolve(vmx_plan *pl, const vp_image *img, const esym_proc *p,
 void vmx_plan_free(vmx_plan *pl);
 /* True if a module is one vprobe must never probe (the agent itself). */
 int vmx_mod_hidden(const esym_mod *m);
+/* Why function f can never be probed ("signal return"...), or NULL. */
+const char *vmx_never(const esym_proc *p, const esym_fn *f);
+/* The bytes of f a probe may go in: its size (symbol or FDE), else up to
+ * the next function of its module, else to the module's end. */
+uint64_t vmx_fn_extent(const esym_proc *p, const esym_fn *f);
+/* The function whose extent holds addr, or NULL. */
+const esym_fn *vmx_fn_at(const esym_proc *p, uint64_t addr);
+
+/* One instruction of a function decoded from its entry. */
+typedef struct vmx_insn {
+  uint64_t start; /* offset in the function */
+  uint32_t len;
+  char text[96];  /* Intel syntax */
+} vmx_insn;
+/* Is offset off of the code code[0..n) (a function's bytes from its entry,
+ * at address pc) an instruction boundary when decoded from code[0]?  0 yes;
+ * 1 no, it is inside *in; -1 the bytes stop decoding at in->start (or run
+ * out before off). */
+int vmx_insn_at(const uint8_t *code, size_t n, uint64_t pc, uint64_t off, vmx_insn *in);
 
 #endif

@@ -39,12 +39,19 @@ static void list_proc(FILE *out, const esym_proc *p, const char *glob) {
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
     if (list_match(glob, fixed[i], NULL, NULL)) fprintf(out, "%s\n", fixed[i]);
   for (int m = 0; m < p->nmods; m++) {
-    if (vmx_mod_hidden(&p->mods[m])) continue;
+    if (vmx_mod_hidden(&p->mods[m])) { /* one line, not its every function */
+      char all[300];
+      snprintf(all, sizeof all, "VMX:ENTER:%s.*", p->mods[m].name);
+      if (list_match(glob, all, NULL, NULL))
+        fprintf(out, "%s (never probed: the vprobe agent itself)\n", all);
+      continue;
+    }
     /* one line per distinct name of the module */
     const char **seen = calloc(p->nfns + 1, sizeof *seen);
     size_t nseen = 0;
-    for (size_t i = 0; i < p->nfns; i++) {
-      const esym_fn *f = &p->fns[i];
+    for (size_t i = 0; i < p->nfns + p->nunresolved; i++) {
+      int unres = i >= p->nfns;
+      const esym_fn *f = unres ? &p->unresolved[i - p->nfns] : &p->fns[i];
       if (f->mod != m) continue;
       int dup = 0;
       for (size_t j = nseen; j-- > 0 && !dup;) dup = strcmp(seen[j], f->name) == 0;
@@ -53,7 +60,13 @@ static void list_proc(FILE *out, const esym_proc *p, const char *glob) {
       char modfn[512], full[600];
       snprintf(modfn, sizeof modfn, "%s.%s", p->mods[m].name, f->name);
       snprintf(full, sizeof full, "VMX:ENTER:%s", modfn);
-      if (list_match(glob, full, modfn, f->name)) fprintf(out, "%s\n", full);
+      if (!list_match(glob, full, modfn, f->name)) continue;
+      const char *nv = unres ? NULL : vmx_never(p, f);
+      if (nv) fprintf(out, "%s (never probed: %s)\n", full, nv);
+      else if (unres)
+        fprintf(out, "%s (IFUNC, implementation %s)\n", full,
+                f->flags & ESYM_ELSEWHERE ? "in the vDSO: never probed" : "unknown");
+      else fprintf(out, "%s\n", full);
     }
     free(seen);
   }

@@ -9,6 +9,15 @@
  * A function pattern "a.b" is tried both as module "a", function "b" and as
  * a function named "a.b" (compilers make "f.cold", "f.part.0").  Aliases
  * (several names at one address) give one point, named after the first.
+ *
+ * A probe goes only where an instruction starts: OFFSET and address probes
+ * are checked by decoding the function from its entry (a jump written over
+ * the middle of an instruction corrupts it).  Some functions are never
+ * probed (vmx_never says which and why).  A name without glob characters
+ * that hits one of them, or an offset that is not a boundary, is refused
+ * with the reason; a glob skips such functions and says so only when it
+ * skipped every function it matched.  An address outside every known
+ * function is refused: its instruction boundaries cannot be known.
  */
 #include "vmx/vmx.h"
 
@@ -16,6 +25,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <Zydis/Zydis.h>
 
 #include "vp/vp.h"
 
@@ -67,24 +78,145 @@ static int better_name(const char *a, const char *b) {
   return strlen(a) < strlen(b);
 }
 
-/* Points for every function matching pat; returns how many. */
+/* Functions never probed, by name (glob), with why.  Each runs where a
+ * probe's fire cannot be survived or where a patch cannot be undone. */
+static const struct { const char *mod, *fn, *why; } never_names[] = {
+  /* sa_restorer: every signal handler returns through it (the agent's trap
+   * handler too, so a trap site there would trap forever), and unwinders
+   * (libgcc, gdb) recognize a signal frame by its exact bytes */
+  {"*", "__restore_rt", "signal return"},
+  /* lazy binding: runs between a PLT stub and its target with the
+   * arguments live in saved registers, on the first call of any function,
+   * the agent's own and in signal handlers */
+  {"ld-linux*", "_dl_runtime_resolve*", "lazy binding resolver"},
+  {"ld-linux*", "_dl_runtime_profile*", "lazy binding resolver"},
+  {"ld-linux*", "_dl_fixup", "lazy binding resolver"},
+  {"ld-linux*", "_dl_profile_fixup", "lazy binding resolver"},
+  /* thread-local storage: callers compiled for the general dynamic model
+   * may call it with a misaligned stack, and TLS descriptors expect every
+   * register preserved; the fire path cannot promise either */
+  {"ld-linux*", "__tls_get_addr", "thread-local storage access"},
+  {"ld-linux*", "___tls_get_addr", "thread-local storage access"},
+  {"ld-linux*", "_dl_tlsdesc_*", "thread-local storage access"},
+};
+
+const char *vmx_never(const esym_proc *p, const esym_fn *f) {
+  const esym_mod *m = &p->mods[f->mod];
+  /* the agent: a probe there would fire inside the probe machinery */
+  if (vmx_mod_hidden(m)) return "the vprobe agent itself";
+  if (f->flags & ESYM_SIGRETURN) return "signal return";
+  for (size_t i = 0; i < sizeof never_names / sizeof never_names[0]; i++)
+    if (fnmatch(never_names[i].mod, m->name, 0) == 0 &&
+        fnmatch(never_names[i].fn, f->name, 0) == 0)
+      return never_names[i].why;
+  return NULL;
+}
+
+uint64_t vmx_fn_extent(const esym_proc *p, const esym_fn *f) {
+  if (f->size) return f->size;
+  const esym_mod *m = &p->mods[f->mod];
+  uint64_t end = m->hi > f->addr ? m->hi : f->addr;
+  for (size_t i = (size_t)(f - p->fns) + 1; p->fns <= f && i < p->nfns; i++)
+    if (p->fns[i].mod == f->mod && p->fns[i].addr > f->addr) {
+      end = p->fns[i].addr;
+      break;
+    }
+  return end - f->addr;
+}
+
+const esym_fn *vmx_fn_at(const esym_proc *p, uint64_t addr) {
+  size_t lo = 0, hi = p->nfns; /* first fn with addr > target */
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (p->fns[mid].addr <= addr) lo = mid + 1; else hi = mid;
+  }
+  /* several functions may hold it (a local symbol inside a bigger one):
+   * the nearest start below wins, looking a few symbols back */
+  for (size_t i = lo, k = 0; i-- > 0 && k < 64; k++) {
+    const esym_fn *f = &p->fns[i];
+    if (addr - f->addr < vmx_fn_extent(p, f)) return f;
+  }
+  return NULL;
+}
+
+int vmx_insn_at(const uint8_t *code, size_t n, uint64_t pc, uint64_t off, vmx_insn *in) {
+  ZydisDecoder d;
+  ZydisDecodedInstruction zi;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  uint64_t pos = 0;
+  memset(in, 0, sizeof *in);
+  while (pos < off) {
+    in->start = pos;
+    if (pos >= n || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, code + pos, n - pos, &zi, ops)))
+      return -1;
+    in->len = zi.length;
+    pos += zi.length;
+  }
+  if (pos == off) return 0;
+  ZydisFormatter fm;
+  ZydisFormatterInit(&fm, ZYDIS_FORMATTER_STYLE_INTEL);
+  if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&fm, &zi, ops, zi.operand_count_visible,
+                                                    in->text, sizeof in->text,
+                                                    pc + in->start, NULL)))
+    snprintf(in->text, sizeof in->text, "?");
+  return 1;
+}
+
+/* Can a probe go at offset off of f?  0 yes, else why in err. */
+static int check_offset(const esym_proc *p, const esym_fn *f, uint64_t off, char *err,
+                        size_t cap) {
+  if (off == 0) return 0; /* the entry: always an instruction */
+  uint64_t ext = vmx_fn_extent(p, f);
+  if (off >= ext) {
+    snprintf(err, cap, "offset 0x%" PRIx64 " is past the end of %s (0x%" PRIx64 " bytes)",
+             off, f->name, ext);
+    return -1;
+  }
+  size_t n = (size_t)(off + 15 < ext ? off + 15 : ext);
+  uint8_t *code = malloc(n);
+  vmx_insn in;
+  size_t got = code ? esym_code(p, f->addr, code, n) : 0;
+  int r = got ? vmx_insn_at(code, got, f->addr, off, &in) : -2;
+  free(code);
+  if (r == 1)
+    snprintf(err, cap, "inside the instruction at %s+0x%" PRIx64 " (%s, %u bytes); nearest"
+             " boundaries +0x%" PRIx64 " and +0x%" PRIx64, f->name, in.start, in.text, in.len,
+             in.start, in.start + in.len);
+  else if (r == -1)
+    snprintf(err, cap, "the code of %s does not decode at +0x%" PRIx64, f->name, in.start);
+  else if (r == -2)
+    snprintf(err, cap, "cannot read the code of %s", f->name);
+  return r ? -1 : 0;
+}
+
+/* Points for every function matching pat; returns how many.  A glob
+ * skips the functions that cannot take the probe (the first one's reason
+ * in skip, for when it skipped them all). */
 static int add_functions(vmx_plan *pl, const esym_proc *p, int probe, int kind,
                          const char *prefix, const char *pat, uint64_t off,
                          const char *suffix, char *err, size_t cap) {
-  int n = 0;
+  int n = 0, glob = strpbrk(pat, "*?[") != NULL, skipped = 0;
+  char why[300], skip[400] = "";
   for (size_t i = 0; i < p->nfns; i++) {
     const esym_fn *f = &p->fns[i];
-    if (vmx_mod_hidden(&p->mods[f->mod]) || !fn_matches(p, f, pat)) continue;
+    if (!fn_matches(p, f, pat)) continue;
     /* aliases (same address, sorted together): one point, under the
      * public-looking name ("nanosleep", not "__nanosleep") */
     while (i + 1 < p->nfns && p->fns[i + 1].addr == f->addr) {
       const esym_fn *g = &p->fns[++i];
       if (fn_matches(p, g, pat) && better_name(g->name, f->name)) f = g;
     }
-    if (off && f->size && off >= f->size) {
-      snprintf(err, cap, "%s%s%s: offset 0x%" PRIx64 " is past the end of %s (0x%" PRIx64 " bytes)",
-               prefix, pat, suffix, off, f->name, f->size);
-      return -1;
+    const char *nv = vmx_never(p, f);
+    if (nv) snprintf(why, sizeof why, "%s.%s is never probed: %s", p->mods[f->mod].name,
+                     f->name, nv);
+    if (nv || check_offset(p, f, off, why, sizeof why) != 0) {
+      if (!glob) {
+        snprintf(err, cap, "%s%s%s: %s", prefix, pat, suffix, why);
+        return -1;
+      }
+      if (!skipped++) snprintf(skip, sizeof skip, "%s", why);
+      continue;
     }
     char name[512];
     snprintf(name, sizeof name, "%s%s.%s%s", prefix, p->mods[f->mod].name,
@@ -92,7 +224,76 @@ static int add_functions(vmx_plan *pl, const esym_proc *p, int probe, int kind,
     add_point(pl, probe, kind, f->addr + off, name);
     n++;
   }
+  if (n == 0 && skipped) {
+    snprintf(err, cap, "%s%s%s: every match skipped (%d: %s%s)", prefix, pat, suffix, skipped,
+             skip, skipped > 1 ? "..." : "");
+    return -1;
+  }
+  if (n == 0)
+    for (size_t i = 0; i < p->nunresolved; i++)
+      if (fn_matches(p, &p->unresolved[i], pat)) {
+        snprintf(err, cap, "%s%s%s: %s.%s is an IFUNC whose implementation in process %d"
+                 " is %s", prefix, pat, suffix, p->mods[p->unresolved[i].mod].name,
+                 p->unresolved[i].name, p->pid, p->unresolved[i].flags & ESYM_ELSEWHERE
+                 ? "outside its object (the vDSO's, never probed)" : "unknown");
+        return -1;
+      }
   return n;
+}
+
+/* The special mapping ([vdso], [vsyscall], [vvar]) holding addr, in out. */
+static int special_at(int pid, uint64_t addr, char *out, size_t cap) {
+  char fn[64], line[512];
+  snprintf(fn, sizeof fn, "/proc/%d/maps", esym_live_tid(pid));
+  FILE *f = fopen(fn, "re");
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f)) {
+    unsigned long long lo, hi;
+    int pos = 0;
+    if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &lo, &hi, &pos) < 2 || !pos) continue;
+    line[strcspn(line, "\n")] = 0;
+    found = addr >= lo && addr < hi && line[pos] == '[' && strcmp(line + pos, "[heap]") &&
+            strncmp(line + pos, "[stack", 6) && strncmp(line + pos, "[anon", 5);
+    if (found) snprintf(out, cap, "%s", line + pos);
+  }
+  if (f) fclose(f);
+  return found;
+}
+
+/* VMX:0xADDR: only where an instruction of a known function starts. */
+static int check_addr(const esym_proc *p, const char *name, uint64_t v, char *err,
+                      size_t cap) {
+  char sp[64], why[300];
+  uint8_t code[16];
+  if (special_at(p->pid, v, sp, sizeof sp)) {
+    /* the kernel's code: no file to restore it from (-r) */
+    snprintf(err, cap, "%s: in %s, never probed: code the kernel provides", name, sp);
+    return -1;
+  }
+  int m = esym_mod_at(p, v);
+  if (m < 0) {
+    snprintf(err, cap, "%s: address not in any mapped object of process %d", name, p->pid);
+    return -1;
+  }
+  size_t got = esym_code(p, v, code, sizeof code);
+  const esym_fn *f = vmx_fn_at(p, v);
+  const char *nv = f ? vmx_never(p, f) : vmx_mod_hidden(&p->mods[m]) ? "the vprobe agent itself"
+                 : NULL;
+  if (!nv && esym_is_sigreturn(code, got)) nv = "signal return";
+  if (nv) {
+    snprintf(err, cap, "%s: never probed: %s", name, nv);
+    return -1;
+  }
+  if (!f) {
+    snprintf(err, cap, "%s: not in any known function of %s: its instruction boundaries "
+             "are unknown", name, p->mods[m].name);
+    return -1;
+  }
+  if (check_offset(p, f, v - f->addr, why, sizeof why) != 0) {
+    snprintf(err, cap, "%s: %s", name, why);
+    return -1;
+  }
+  return 0;
 }
 
 /* Parse "N" followed by unit; returns -1 if it is not a number. */
@@ -143,10 +344,7 @@ static int resolve_one(vmx_plan *pl, const esym_proc *p, int probe,
       snprintf(err, cap, "%s: bad address", name);
       return -1;
     }
-    if (esym_mod_at(p, v) < 0) {
-      snprintf(err, cap, "%s: address not in any mapped object of process %d", name, p->pid);
-      return -1;
-    }
+    if (check_addr(p, name, v, err, cap) != 0) return -1;
     add_point(pl, probe, VMX_PT_ADDR, v, name);
     return 0;
   }

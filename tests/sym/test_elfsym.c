@@ -1,5 +1,6 @@
 /* Symbols of live processes: this test program itself, a forked child, libc,
  * and the vt_work target when it is built. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -175,8 +176,46 @@ static void test_target(void **st) {
   close(fds[0]);
 }
 
+/* IFUNCs sit at the implementation this process uses (what the address of
+ * strlen is here), with an extent from the FDE; the rt_sigreturn mark;
+ * the code as the file has it. */
+static void test_ifunc_extent(void **st) {
+  (void)st;
+  size_t (*volatile my_strlen)(const char *) = strlen;
+  void *(*volatile my_memset)(void *, int, size_t) = memset;
+  char err[256];
+  esym_proc *p = esym_open(getpid(), err, sizeof err);
+  assert_non_null(p);
+  const esym_fn *f = esym_lookup(p, "libc", "strlen");
+  assert_non_null(f);
+  Dl_info di; /* a sanitizer's strlen and memset are not libc's */
+  int real = dladdr((void *)(uintptr_t)my_strlen, &di) && strstr(di.dli_fname, "/libc.so");
+  if (real) assert_int_equal(f->addr, (uint64_t)(uintptr_t)my_strlen);
+  assert_true(f->flags & ESYM_IFUNC);
+  assert_true(f->size > 16 && f->size < 65536);
+  assert_true(f->flags & ESYM_FDE_SIZE);
+  f = esym_lookup(p, "libc", "memset");
+  assert_non_null(f);
+  if (real) assert_int_equal(f->addr, (uint64_t)(uintptr_t)my_memset);
+  /* no IFUNC stays at its resolver: none is in the unresolved list here
+   * but the ones that resolve outside libc (the vDSO's time functions) */
+  for (size_t i = 0; i < p->nunresolved; i++)
+    assert_true(strstr(p->unresolved[i].name, "time") || strstr(p->unresolved[i].name, "cpu"));
+  /* code read from the file is the code in memory (nothing is patched) */
+  uint8_t a[32];
+  f = esym_lookup(p, NULL, "esym_test_probe_me");
+  assert_int_equal(esym_code(p, f->addr, a, sizeof a), sizeof a);
+  assert_memory_equal(a, (const void *)(uintptr_t)f->addr, sizeof a);
+  static const uint8_t sig[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
+  assert_true(esym_is_sigreturn(sig, sizeof sig));
+  assert_false(esym_is_sigreturn(sig, sizeof sig - 1));
+  assert_false(esym_is_sigreturn(a, sizeof a));
+  esym_close(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ifunc_extent),
     cmocka_unit_test(test_modname), cmocka_unit_test(test_self),
     cmocka_unit_test(test_child),   cmocka_unit_test(test_errors),
     cmocka_unit_test(test_static),  cmocka_unit_test(test_target),

@@ -1,6 +1,7 @@
 /* Probe names to points (src/vmx/vmx_resolve.c), resolved in this test
  * program itself: kinds, addresses, expanded names, globs, aliases, the
  * target-free probes, the errors, and the symbol table for vmxstack. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -100,14 +103,24 @@ static void test_offset_addr(void **st) {
   vmx_plan pl;
   char err[256], text[256];
   uint64_t a = (uint64_t)(uintptr_t)&rtest_alpha;
+  /* the second instruction of rtest_alpha, and a byte inside the first
+   * one longer than a byte (if any) */
+  vmx_insn in;
+  uint64_t second = 0, inside = 0;
+  assert_int_equal(vmx_insn_at((const uint8_t *)(uintptr_t)a, 16, a, 1, &in) >= 0, 1);
+  second = in.len ? in.start + in.len : 1;
+  for (uint64_t o = 1; o < 12 && !inside; o++)
+    if (vmx_insn_at((const uint8_t *)(uintptr_t)a, 32, a, o, &in) == 1) inside = o;
   snprintf(text, sizeof text,
-           "(vprobe VMX:OFFSET:rtest_alpha:0x3 (printf \"x\"))\n"
-           "(vprobe VMX:0x%llx (printf \"y\"))", (unsigned long long)a);
+           "(vprobe VMX:OFFSET:rtest_alpha:0x%llx (printf \"x\"))\n"
+           "(vprobe VMX:0x%llx (printf \"y\"))", (unsigned long long)second,
+           (unsigned long long)a);
   assert_int_equal(resolve(text, &pl, err), 0);
   assert_int_equal(pl.npts, 2);
   assert_int_equal(pl.pts[0].kind, VMX_PT_OFFSET);
-  assert_int_equal(pl.pts[0].addr, a + 3);
-  assert_non_null(strstr(pname(&pl, 0), ".rtest_alpha:0x3"));
+  assert_int_equal(pl.pts[0].addr, a + second);
+  snprintf(text, sizeof text, ".rtest_alpha:0x%llx", (unsigned long long)second);
+  assert_non_null(strstr(pname(&pl, 0), text));
   assert_int_equal(pl.pts[1].kind, VMX_PT_ADDR);
   assert_int_equal(pl.pts[1].addr, a);
   vmx_plan_free(&pl);
@@ -115,6 +128,104 @@ static void test_offset_addr(void **st) {
   assert_non_null(strstr(err, "past the end of rtest_alpha"));
   assert_int_equal(resolve("(vprobe VMX:0x10 (printf \"x\"))", &pl, err), -1);
   assert_non_null(strstr(err, "not in any mapped object"));
+  /* inside an instruction: refused, by offset and by address */
+  if (inside) {
+    snprintf(text, sizeof text, "(vprobe VMX:OFFSET:rtest_alpha:0x%llx (printf \"x\"))",
+             (unsigned long long)inside);
+    assert_int_equal(resolve(text, &pl, err), -1);
+    assert_non_null(strstr(err, ": inside the instruction at rtest_alpha+0x"));
+    assert_non_null(strstr(err, "; nearest boundaries +0x"));
+    snprintf(text, sizeof text, "(vprobe VMX:0x%llx (printf \"x\"))",
+             (unsigned long long)(a + inside));
+    assert_int_equal(resolve(text, &pl, err), -1);
+    assert_non_null(strstr(err, ": inside the instruction at rtest_alpha+0x"));
+  }
+  /* the vDSO and libc's signal return are never probed */
+  snprintf(text, sizeof text, "(vprobe VMX:0x%llx (printf \"x\"))",
+           (unsigned long long)getauxval(AT_SYSINFO_EHDR));
+  assert_int_equal(resolve(text, &pl, err), -1);
+  assert_non_null(strstr(err, "in [vdso], never probed"));
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &sa, NULL);
+  sigaction(SIGUSR2, NULL, &old);
+  snprintf(text, sizeof text, "(vprobe VMX:0x%llx (printf \"x\"))",
+           (unsigned long long)(uintptr_t)old.sa_restorer);
+  assert_int_equal(resolve(text, &pl, err), -1);
+  assert_non_null(strstr(err, "never probed: signal return"));
+  assert_int_equal(resolve("(vprobe VMX:ENTER:ld-linux*.__tls_get_addr (printf \"x\"))", &pl, err), -1);
+  assert_non_null(strstr(err, "never probed: thread-local storage access"));
+  assert_int_equal(resolve("(vprobe VMX:ENTER:ld-linux*.__tls_get_add? (printf \"x\"))", &pl, err), -1);
+  assert_non_null(strstr(err, ": every match skipped (1: "));
+}
+
+/* The decoder on known bytes: boundaries, the instruction named, bytes
+ * that do not decode, running out. */
+static void test_insn_at(void **st) {
+  (void)st;
+  /* push rbp; mov rbp, rsp; mov eax, [rdi+0x10]; ret */
+  static const uint8_t code[] = {0x55, 0x48, 0x89, 0xe5, 0x8b, 0x47, 0x10, 0xc3};
+  vmx_insn in;
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 0, &in), 0);
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 1, &in), 0);
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 2, &in), 1);
+  assert_int_equal(in.start, 1);
+  assert_int_equal(in.len, 3);
+  assert_string_equal(in.text, "mov rbp, rsp");
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 6, &in), 1);
+  assert_int_equal(in.start, 4);
+  assert_string_equal(in.text, "mov eax, [rdi+0x10]");
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 7, &in), 0);
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 8, &in), 0);
+  assert_int_equal(vmx_insn_at(code, sizeof code, 0x1000, 9, &in), -1); /* ran out */
+  static const uint8_t bad[] = {0x90, 0x06, 0x90}; /* push es: not in 64-bit mode */
+  assert_int_equal(vmx_insn_at(bad, sizeof bad, 0, 2, &in), -1);
+  assert_int_equal(in.start, 1);
+}
+
+/* Extents: the symbol's size, else up to the next function of the same
+ * module, else the module's end; the function holding an address; the
+ * never-probed list. */
+static void test_extent_never(void **st) {
+  (void)st;
+  esym_mod mods[2] = {
+    {.path = "/x/libz.so", .name = "libz", .lo = 0x1000, .hi = 0x2000},
+    {.path = "/x/" VMX_AGENT_LIB, .name = "libvpagent", .lo = 0x2000, .hi = 0x3000},
+  };
+  esym_fn fns[] = {
+    {0x1000, 0x10, "a", 0, 0}, {0x1100, 0, "b", 0, 0}, {0x1180, 0, "__restore_rt", 0, 0},
+    {0x1190, 0x10, "c", 0, ESYM_SIGRETURN}, {0x2000, 0, "d", 1, 0},
+  };
+  esym_proc p = {.pid = 1, .mods = mods, .nmods = 2, .fns = fns, .nfns = 5};
+  assert_int_equal(vmx_fn_extent(&p, &fns[0]), 0x10);
+  assert_int_equal(vmx_fn_extent(&p, &fns[1]), 0x80);
+  assert_int_equal(vmx_fn_extent(&p, &fns[2]), 0x10);
+  assert_int_equal(vmx_fn_extent(&p, &fns[4]), 0x1000); /* to the module's end */
+  assert_ptr_equal(vmx_fn_at(&p, 0x100f), &fns[0]);
+  assert_null(vmx_fn_at(&p, 0x1010)); /* between a's end and b */
+  assert_ptr_equal(vmx_fn_at(&p, 0x117f), &fns[1]);
+  assert_ptr_equal(vmx_fn_at(&p, 0x2fff), &fns[4]);
+  assert_null(vmx_fn_at(&p, 0xfff));
+  assert_null(vmx_never(&p, &fns[0]));
+  assert_string_equal(vmx_never(&p, &fns[2]), "signal return");
+  assert_string_equal(vmx_never(&p, &fns[3]), "signal return");
+  assert_string_equal(vmx_never(&p, &fns[4]), "the vprobe agent itself");
+}
+
+/* IFUNCs are probed at the implementation this process calls. */
+static void test_ifunc(void **st) {
+  (void)st;
+  size_t (*volatile my_strlen)(const char *) = strlen;
+  vmx_plan pl;
+  char err[256];
+  assert_int_equal(resolve("(vprobe VMX:ENTER:libc.strlen (printf \"x\"))", &pl, err), 0);
+  assert_int_equal(pl.npts, 1);
+  Dl_info di; /* a sanitizer's strlen is not libc's */
+  if (dladdr((void *)(uintptr_t)my_strlen, &di) && strstr(di.dli_fname, "/libc.so"))
+    assert_int_equal(pl.pts[0].addr, (uint64_t)(uintptr_t)my_strlen);
+  assert_string_equal(pname(&pl, 0), "VMX:ENTER:libc.strlen");
+  vmx_plan_free(&pl);
 }
 
 static void test_timers(void **st) {
@@ -186,6 +297,8 @@ int main(void) {
     cmocka_unit_test(test_enter_exit), cmocka_unit_test(test_globs_and_modules),
     cmocka_unit_test(test_offset_addr), cmocka_unit_test(test_timers),
     cmocka_unit_test(test_no_match),    cmocka_unit_test(test_syms),
+    cmocka_unit_test(test_insn_at),     cmocka_unit_test(test_extent_never),
+    cmocka_unit_test(test_ifunc),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   esym_close(proc);
