@@ -6,10 +6,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void cli_buf_add(cli_buf *b, const char *text) {
@@ -156,23 +159,144 @@ char *cli_aggr_reporting(const char *vptext, const char *tick) {
   return b.data;
 }
 
+/* ---- site policy ---- */
+
+/* A vprobe.allow value, quoted or not: 1 allow, 0 deny, -1 unknown. */
+static int policy_value(const char *v, size_t n) {
+  static const char *const words[] = {"true", "yes", "1", "false", "no", "0"};
+  if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) v++, n -= 2;
+  for (int i = 0; i < 6; i++)
+    if (strlen(words[i]) == n && !strncasecmp(v, words[i], n)) return i < 3;
+  return -1;
+}
+
+/* One line of a policy file: 1 or 0 for a vprobe.allow setting, 2 for a
+ * line about something else (other keys, comments, blank), -1 for a
+ * vprobe.allow whose value cannot be read. Keys are case-insensitive, as in
+ * the host configuration files the option comes from. */
+static int policy_line(const char *p) {
+  p += strspn(p, " \t\r\n");
+  size_t k = strcspn(p, "= \t\r\n");
+  if (*p == '#' || k != 12 || strncasecmp(p, "vprobe.allow", 12)) return 2;
+  p += k;
+  p += strspn(p, " \t");
+  if (*p++ != '=') return -1;
+  p += strspn(p, " \t");
+  size_t n = strcspn(p, " \t\r\n#");
+  if (*p == '"' || *p == '\'') {
+    const char *q = strchr(p + 1, *p);
+    if (!q) return -1;
+    n = (size_t)(q - p) + 1;
+  }
+  const char *rest = p + n + strspn(p + n, " \t\r\n");
+  if (*rest && *rest != '#') return -1;
+  return policy_value(p, n);
+}
+
+/* Apply one policy file: -1 to go on, else 1 after one line on stderr.  A
+ * file that is not there sets no policy; one that is there but cannot be
+ * read, or says something unclear, keeps the user out (fail closed). */
+static int policy_file(const char *path) {
+  FILE *f = fopen(path, "re");
+  if (!f && (errno == ENOENT || errno == ENOTDIR)) return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  int allow = 1, v = 2, at = 0, lineno = 0;
+  while (f && getline(&line, &cap, f) > 0) {
+    lineno++;
+    if ((v = policy_line(line)) < 0) break;
+    if (v < 2) allow = v, at = lineno;
+  }
+  int err = !f || ferror(f) ? (errno ? errno : EIO) : 0;
+  free(line);
+  if (f) fclose(f);
+  if (err)
+    fprintf(stderr, "vprobe: %s: %s: cannot read the site policy, so only root "
+                    "may use vprobe\n", path, strerror(err));
+  else if (v < 0)
+    fprintf(stderr, "vprobe: %s:%d: vprobe.allow must be TRUE or FALSE; until it "
+                    "is, only root may use vprobe\n", path, lineno);
+  else if (!allow)
+    fprintf(stderr, "vprobe: %s:%d: vprobe.allow is FALSE: only root may use "
+                    "vprobe on this machine\n", path, at);
+  return err || v < 0 || !allow ? 1 : -1;
+}
+
 int cli_check_allowed(void) {
   if (getuid() == 0) return -1;
-  FILE *f = fopen("/etc/vprobe.conf", "r");
-  if (!f) return -1;
-  char line[256];
-  int allowed = 1;
-  while (fgets(line, sizeof line, f)) {
-    char key[64], val[64];
-    if (sscanf(line, " %63[^= \t] = %63s", key, val) == 2 &&
-        !strcmp(key, "vprobe.allow"))
-      allowed = !strcasecmp(val, "TRUE") || !strcmp(val, "1");
+  int rc = policy_file(CLI_SITE_POLICY);
+  if (rc >= 0) return rc;
+  /* $VPROBE_CONF adds a policy that can only narrow the site's: whatever a
+   * user points it at, the worst they get is keeping themselves out. */
+  const char *extra = getenv("VPROBE_CONF");
+  return extra && *extra ? policy_file(extra) : -1;
+}
+
+/* ---- output files ---- */
+
+static void parent_dir(const char *path, char *dir, size_t cap) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(dir, cap, ".");
+  else if (slash == path) snprintf(dir, cap, "/");
+  else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* A symbolic link only its directory's owner could have put there, and that
+ * owner root or ourselves (/dev/stderr, /proc/self/fd/N): following it
+ * gives no one a way to redirect our writes. */
+static int trusted_link(const struct stat *link, const struct stat *dir) {
+  return !(dir->st_mode & (S_IWGRP | S_IWOTH)) && link->st_uid == dir->st_uid &&
+         (dir->st_uid == 0 || dir->st_uid == geteuid());
+}
+
+/* The kernel's protected_regular rule, checked whatever the sysctl says: in
+ * a sticky directory others can write to, an existing file that is neither
+ * ours nor the directory owner's, or that has other hard links, may be a
+ * trap laid for us.  NULL if writing is fine, else why not. */
+static const char *planted_file(const struct stat *f, const struct stat *dir) {
+  if (!S_ISREG(f->st_mode) || !(dir->st_mode & S_ISVTX) ||
+      !(dir->st_mode & (S_IWGRP | S_IWOTH)))
+    return NULL;
+  if (f->st_uid != geteuid() && f->st_uid != dir->st_uid)
+    return "owned by another user in a shared sticky directory; not writing into it";
+  if (f->st_nlink > 1)
+    return "has other hard links in a shared sticky directory; not writing into it";
+  return NULL;
+}
+
+FILE *cli_open_out(const char *path, mode_t mode, char *err, size_t cap) {
+  static const char *const link_msg = "is a symbolic link; not following it";
+  char dir[PATH_MAX];
+  struct stat ls, ds, fs;
+  int follow = 0;
+  parent_dir(path, dir, sizeof dir);
+  if (lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+    if (stat(dir, &ds) != 0 || !trusted_link(&ls, &ds))
+      return snprintf(err, cap, "%s: %s", path, link_msg), NULL;
+    follow = 1;
   }
-  fclose(f);
-  if (allowed) return -1;
-  fprintf(stderr, "vprobe: /etc/vprobe.conf: vprobe.allow is FALSE: only root "
-                  "may use vprobe on this machine\n");
-  return 1;
+  int flags = O_WRONLY | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  /* Create it new if it is not there: O_EXCL leaves no moment in which
+   * someone else's file or link could be taken for ours. */
+  int fd = open(path, flags | O_CREAT | O_EXCL, mode);
+  int created = fd >= 0;
+  if (fd < 0 && errno == EEXIST) /* a trusted link may name a new file */
+    fd = open(path, flags | (follow ? O_CREAT : 0), mode);
+  if (fd < 0)
+    return snprintf(err, cap, "%s: %s", path, errno == ELOOP ? link_msg : strerror(errno)), NULL;
+  const char *why = NULL;
+  if (!created && !follow) {
+    if (fstat(fd, &fs) != 0 || stat(dir, &ds) != 0) why = strerror(errno);
+    else why = planted_file(&fs, &ds);
+  }
+  if (!why && !created && fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode) && ftruncate(fd, 0) != 0)
+    why = strerror(errno);
+  FILE *f = why ? NULL : fdopen(fd, "w");
+  if (!f) {
+    snprintf(err, cap, "%s: %s", path, why ? why : strerror(errno));
+    close(fd);
+  }
+  return f;
 }
 
 /* NAME of NAME:REST as a probe prefix takes it (vp_vm_name_len), and not

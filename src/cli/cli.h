@@ -7,6 +7,7 @@
 #define CLI_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "ctl/ctl.h"
 
@@ -27,9 +28,23 @@ char *cli_trace_vp(const char *spec, char *err, size_t errcap);
  * every aggregate each second. */
 char *cli_aggr_reporting(const char *vptext, const char *tick);
 
-/* /etc/vprobe.conf's vprobe.allow: -1 if this user may go on, else the exit
- * status (after one line on stderr). */
+/* The site policy for users other than root: vprobe.allow in
+ * /etc/vprobe.conf (key and value case-insensitive; TRUE/FALSE, yes/no, 1/0,
+ * quoted or not; # comments; the last setting wins).  No file: allowed; a
+ * file that cannot be read or a value that cannot be understood: refused.
+ * $VPROBE_CONF names a further policy file that can only narrow it (tests
+ * use it).  -1 if this user may go on, else the exit status (after one
+ * line on stderr). */
+#define CLI_SITE_POLICY "/etc/vprobe.conf"
 int cli_check_allowed(void);
+
+/* Open an output file (-o, -e, -b, emmett -o) for writing from the start,
+ * the way a program run by root in a shared directory must: no symbolic
+ * link followed as the last component (unless root or we own both it and
+ * its directory), no existing file of another user written into in a
+ * sticky shared directory, a new file created exclusively with mode.  NULL
+ * with "PATH: why" in err. */
+FILE *cli_open_out(const char *path, mode_t mode, char *err, size_t cap);
 
 /* -m [NAME:]VM, in order; then, once every option is read, -s [NAME:]FILE
  * (a NAME: matching a VM gives that VM its symbols, a plain FILE every VM

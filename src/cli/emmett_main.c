@@ -2,10 +2,12 @@
  * emmett - the Emmett compiler alone: Emmett in, readable VP out.
  *   emmett [-D NAME[=VAL]] [-I DIR] [-o OUT.vp] FILE.emt
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "emmett/emmett.h"
 
 #define MAXOPT 64
@@ -52,9 +54,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (out && !strcmp(out, "-")) out = NULL; /* -o - is standard output */
-  FILE *f = out ? fopen(out, "w") : stdout;
+  char why[PATH_MAX + 128];
+  FILE *f = out ? cli_open_out(out, 0644, why, sizeof why) : stdout;
   if (!f) {
-    fprintf(stderr, "emmett: %s: cannot write\n", out);
+    fprintf(stderr, "emmett: %s\n", why);
     free(vp);
     return 1;
   }

@@ -8,6 +8,7 @@
  * program image, pick the engine from the target options, run it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,15 +177,18 @@ static int parse_args(int argc, char **argv, opts *o) {
   return -1;
 }
 
+/* New stream files are private (0600): probes print what they read from
+ * the target's memory, often as root. */
 static int open_streams(opts *o) {
+  char err[PATH_MAX + 128];
   o->s.out = stdout;
   o->s.err = stderr;
-  if (o->out && !(o->s.out = fopen(o->out, "w")))
-    return bad(o->out, strerror(errno));
-  if (o->err && !(o->s.err = fopen(o->err, "w")))
-    return bad(o->err, strerror(errno));
-  if (o->bin && !(o->s.bin = fopen(o->bin, "wb")))
-    return bad(o->bin, strerror(errno));
+  if (o->out && !(o->s.out = cli_open_out(o->out, 0600, err, sizeof err)))
+    return bad_line(err);
+  if (o->err && !(o->s.err = cli_open_out(o->err, 0600, err, sizeof err)))
+    return bad_line(err);
+  if (o->bin && !(o->s.bin = cli_open_out(o->bin, 0600, err, sizeof err)))
+    return bad_line(err);
   return -1;
 }
 
@@ -339,6 +343,7 @@ int main(int argc, char **argv) {
     o.s.stop = &stop_requested;
     rc = run_engine(&o);
   }
+  ctl_flush_repeats(&o.s); /* however the run ended */
   fflush(o.s.out);
   fflush(o.s.err);
   vp_image_free(img);
