@@ -13,22 +13,96 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- repeated error lines ---- */
+
+#define REPEAT_WINDOW_NS 1000000000ull
+#define REPEAT_CHECK_NS 50000000ull /* how often ctl_sink looks at windows */
+
+static uint32_t line_hash(const char *p, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (n--) h = (h ^ (unsigned char)*p++) * 16777619u;
+  return h;
+}
+
+/* One line for the repeats of slot r counted since r->since_ns. */
+static void repeat_report(ctl_session *s, ctl_repeat *r, uint64_t now) {
+  if (!r->count || !s->err) return;
+  size_t n = r->len;
+  if (n && r->line[n - 1] == '\n') n--;
+  double secs = (double)(now - r->since_ns) / 1e9;
+  fprintf(s->err, "%.*s (repeated %llu time%s in the last %g s)\n", (int)n, r->line,
+          (unsigned long long)r->count, r->count == 1 ? "" : "s",
+          secs < 0.1 ? 0.1 : (double)(long long)(secs * 10 + 0.5) / 10);
+  r->count = 0;
+}
+
+void ctl_tick(ctl_session *s) {
+  uint64_t now = rt_clock();
+  int wrote = 0;
+  s->repeats_check_ns = now + REPEAT_CHECK_NS;
+  for (int i = 0; i < CTL_REPEAT_SLOTS; i++) {
+    ctl_repeat *r = &s->repeats[i];
+    if (!r->len || now - r->since_ns < REPEAT_WINDOW_NS) continue;
+    if (!r->count) {
+      /* A second without repeats: forget the line, so that its next
+       * occurrence is printed at once again. */
+      r->len = 0;
+      continue;
+    }
+    repeat_report(s, r, now);
+    r->since_ns = now;
+    wrote = 1;
+  }
+  if (wrote && s->err) fflush(s->err);
+}
+
+void ctl_flush_repeats(ctl_session *s) {
+  uint64_t now = rt_clock();
+  for (int i = 0; i < CTL_REPEAT_SLOTS; i++) {
+    repeat_report(s, &s->repeats[i], now);
+    s->repeats[i].len = 0;
+  }
+  if (s->err) fflush(s->err);
+}
+
+/* 1 if the error line is a repeat to count rather than print; else it is
+ * remembered (in a free slot or the least recent one) and 0. */
+static int repeat_seen(ctl_session *s, const char *line, size_t n) {
+  if (n == 0 || n > CTL_REPEAT_LINE) return 0;
+  uint64_t now = rt_clock();
+  if (now >= s->repeats_check_ns) ctl_tick(s);
+  uint32_t h = line_hash(line, n);
+  ctl_repeat *victim = &s->repeats[0];
+  for (int i = 0; i < CTL_REPEAT_SLOTS; i++) {
+    ctl_repeat *r = &s->repeats[i];
+    if (r->len == n && r->hash == h && !memcmp(r->line, line, n)) {
+      r->count++;
+      r->last_ns = now;
+      return 1;
+    }
+    if (victim->len && (!r->len || r->last_ns < victim->last_ns)) victim = r;
+  }
+  /* A full table forgets the line seen least recently: a hot one stays. */
+  repeat_report(s, victim, now);
+  victim->since_ns = victim->last_ns = now;
+  victim->hash = h;
+  victim->len = (uint32_t)n;
+  memcpy(victim->line, line, n);
+  return 0;
+}
+
 void ctl_sink(void *session, int stream, const void *data, size_t n) {
   ctl_session *s = session;
   FILE *f = stream == RT_OUT ? s->out : stream == RT_ERR ? s->err : s->bin;
-  if (f) fwrite(data, 1, n, f);
+  if (!f) return;
+  if (stream == RT_ERR && repeat_seen(s, data, n)) return;
+  fwrite(data, 1, n, f);
 }
 
 size_t ctl_drain(ctl_session *s, rt_space *sp, uint64_t upto) {
+  /* Lost records are reported by the drain itself, once a second. */
   size_t n = rt_drain(sp, upto, ctl_sink, s);
-  uint64_t lost = rt_dropped(sp);
-  /* Say once per growth of the count, not per record: a flooded ring would
-   * otherwise flood the error stream too. */
-  if (lost > s->reported_drops) {
-    fprintf(s->err, "vprobe: %llu records lost to full buffers so far\n",
-            (unsigned long long)lost);
-    s->reported_drops = lost;
-  }
+  ctl_tick(s);
   fflush(s->out);
   fflush(s->err);
   if (s->bin) fflush(s->bin);
@@ -174,10 +248,12 @@ int ctl_local_run(ctl_session *s) {
       do lp[i].next_ns += lp[i].period_ns; while (lp[i].next_ns <= now);
     }
     ctl_drain(s, sp, UINT64_MAX);
+    ctl_tick(s);
   }
   for (int i = 0; i < n; i++)
     if (lp[i].kind == LOCAL_UNLOAD) local_fire(th, s->img, lp[i].probe);
   ctl_drain(s, sp, UINT64_MAX);
+  ctl_flush_repeats(s);
   free(mem);
   free(lp);
   return 0;

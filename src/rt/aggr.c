@@ -44,15 +44,19 @@ static rt_bucket *bucket_at(unsigned char *base, const rt_aggr_desc *a,
   return (rt_bucket *)(base + (size_t)i * a->bucket_size);
 }
 
+/* An arena offset out of range (a space another process scribbled on)
+ * compares unequal rather than read outside the arena. */
 static int keys_equal(const rt_aggr_desc *a, rt_bucket *b, const char *arena,
-                      const uint64_t *ik, const char *const *sk) {
+                      uint32_t cap, const uint64_t *ik,
+                      const char *const *sk) {
   const uint64_t *bk = rt_bkeys(b);
   for (uint32_t i = 0; i < a->nint; i++)
     if (bk[i] != ik[i])
       return 0;
   const uint32_t *so = rt_bsoffs(b, a);
   for (uint32_t i = 0; i < a->nstr; i++)
-    if (strncmp(arena + so[i], sk && sk[i] ? sk[i] : "", KEYMAX))
+    if (so[i] >= cap ||
+        strncmp(arena + so[i], sk && sk[i] ? sk[i] : "", KEYMAX))
       return 0;
   return 1;
 }
@@ -65,7 +69,7 @@ static int store_strs(const rt_aggr_desc *a, rt_bucket *b, char *arena,
   for (uint32_t i = 0; i < a->nstr; i++) {
     const char *s = sk && sk[i] ? sk[i] : "";
     size_t n = strnlen(s, KEYMAX);
-    if (u + n + 1 > cap)
+    if (u > cap || n + 1 > cap - u) /* u too, should *used be scribbled */
       return 0;
     memcpy(arena + u, s, n);
     arena[u + n] = 0;
@@ -153,7 +157,7 @@ int rt_aggr_add(rt_thread *th, uint32_t id, const uint64_t *ikeys,
       bucket_add(b, value);
       return 0;
     }
-    if (b->hash == h && keys_equal(a, b, arena, ikeys, skeys)) {
+    if (b->hash == h && keys_equal(a, b, arena, a->arena_size, ikeys, skeys)) {
       bucket_add(b, value);
       return 0;
     }
@@ -193,7 +197,7 @@ static void merge_one(const rt_aggr_desc *a, rt_merge *m, uint32_t cap,
   for (uint32_t k = 0; k < cap; k++, i = i + 1 == cap ? 0 : i + 1) {
     rt_bucket *e = bucket_at(m->entries, a, i);
     if (e->gen == serial && e->hash == s->hash &&
-        keys_equal(a, e, m->arena, s->ik, sk)) {
+        keys_equal(a, e, m->arena, arena_cap, s->ik, sk)) {
       e->min = s->min < e->min ? s->min : e->min;
       e->max = s->max > e->max ? s->max : e->max;
       e->count += s->count;

@@ -73,10 +73,41 @@ int rt_emit(rt_thread *th, int stream, const void *data, size_t n);
  * Returns the number of records.  One drainer at a time (a second one gets
  * 0).  Records that a thread still writing could precede are held for the
  * next drain, so stamps never go backwards from one drain to the next.  New
- * drops since the last drain are reported as one line on RT_ERR. */
+ * drops since the last drain are reported as one line on RT_ERR.  For a
+ * space only this process writes; rt_view_drain below is for one shared with
+ * a process that is not trusted. */
 typedef void (*rt_sink)(void *ctx, int stream, const void *data, size_t n);
 size_t rt_drain(rt_space *sp, uint64_t upto, rt_sink sink, void *ctx);
 uint64_t rt_dropped(rt_space *sp); /* records and fires lost so far */
+
+/* Controller side, for a space shared with a process that must not be
+ * trusted (a probed process can write every byte of it).  rt_view_new
+ * copies the layout of a space this process just laid out with
+ * rt_space_init, before the bytes are shared; from then on no offset, size
+ * or count is taken from the shared bytes again.  rt_view_drain is rt_drain
+ * against that copy: every value read from the space (slot words, ring
+ * head, seq, record headers) is read once and checked, and a space found
+ * corrupt ends the drain with rt_view_error set (sticky: later drains
+ * return 0).  Garbage inside the rules is merely delivered; a record stamped
+ * more than a second past the drain's clock goes out at once rather than
+ * hold its ring.  upto == UINT64_MAX means no producer is left: everything
+ * published is delivered.  The drainer's own state (consumed bytes, time
+ * bounds, reported drops, the one-drainer flag) lives in the view. */
+typedef struct rt_view rt_view;
+rt_view *rt_view_new(rt_space *sp, size_t size); /* NULL: out of memory */
+void rt_view_free(rt_view *v);
+rt_space *rt_view_space(rt_view *v);
+size_t rt_view_drain(rt_view *v, uint64_t upto, rt_sink sink, void *ctx);
+/* Once no process but this one can write the space (its writer is gone):
+ * check everything the runtime will read when this process runs probes
+ * over it (header and descriptors against the copy, thread slots and
+ * blocks, table counters, string keys and their arena offsets, strings),
+ * and reset what a dead printer may have left held (aggregate busy flags,
+ * merge areas).  0, or -1 with rt_view_error set. */
+int rt_view_check(rt_view *v);
+/* Why the space was found corrupt ("thread 3 ring: record length 99"), or
+ * NULL. */
+const char *rt_view_error(const rt_view *v);
 
 /* Aggregates.  Keys: nint integers, nstr strings as declared.  Returns 0, or
  * -1 when this thread's table for the aggregate is full (counted). */

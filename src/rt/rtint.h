@@ -45,6 +45,7 @@ struct rt_space {
   uint64_t dropped_reported; /* drainer only */
   uint64_t drain_prev;       /* drainer: clock at the previous drain */
   uint32_t draining;         /* one drainer at a time */
+  uint64_t drops_at;         /* drainer: clock of the last drop report */
 };
 
 struct rt_thread {
@@ -132,6 +133,38 @@ static inline uint64_t *rt_bkeys(rt_bucket *b) { return (uint64_t *)(b + 1); }
 static inline uint32_t *rt_bsoffs(rt_bucket *b, const rt_aggr_desc *a) {
   return (uint32_t *)(rt_bkeys(b) + a->nint);
 }
+
+/* ring.c: the drain, over a layout the drainer trusts.  Everything the
+ * drainer keeps about a ring (what it consumed, the seq and floor of the
+ * time bound) is in ds, one per thread block, so a space written by a
+ * process we do not trust cannot steer it; the shared tail is only told to
+ * the producer.  Values read from the space are checked against lay; a
+ * violation stops the drain with a message in err (err[0] set). */
+typedef struct rt_dstate {
+  uint64_t tail, last_seq, floor;
+} rt_dstate;
+typedef struct rt_drainer {
+  const rt_space *lay; /* trusted copy of the header */
+  char *base;          /* the space's bytes */
+  rt_dstate *ds;       /* lay->max_threads */
+  uint64_t drain_prev, dropped_reported;
+  uint64_t drops_at; /* clock of the last drop report */
+  uint64_t now; /* clock at this drain's snapshot */
+  int last_all;  /* upto UINT64_MAX: no producer left, take everything */
+  char err[160];
+} rt_drainer;
+size_t rt_drain_core(rt_drainer *d, uint64_t upto, rt_sink sink, void *ctx);
+
+/* view.c: the controller's trusted copy of a space it laid out. */
+struct rt_view {
+  rt_space *sp;          /* the shared bytes */
+  size_t size;           /* bytes mapped at sp */
+  rt_space lay;          /* header as laid out */
+  rt_aggr_desc *aggrs;   /* descriptors as laid out (naggrs) */
+  rt_bag_desc *bags;     /* (nbags) */
+  rt_drainer d;
+  int draining;
+};
 
 /* format.c: one conversion, for the aggregate printer. */
 typedef struct rt_spec {
