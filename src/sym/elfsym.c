@@ -717,3 +717,25 @@ size_t esym_code(const esym_proc *p, uint64_t addr, void *buf, size_t n) {
   close(fd);
   return r > 0 ? (size_t)r : 0;
 }
+
+int esym_exec_code(const esym_proc *p, int m, esym_code_cb cb, void *ctx) {
+  int fd, n = 0;
+  if (m < 0 || m >= p->nmods) return -1;
+  Elf *e = mod_elf(p, m, &fd);
+  if (!e) return -1;
+  size_t fsize, nph;
+  const uint8_t *raw = (const uint8_t *)elf_rawfile(e, &fsize);
+  if (raw && elf_getphdrnum(e, &nph) == 0) {
+    for (size_t i = 0; i < nph; i++) {
+      GElf_Phdr ph;
+      if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
+          ph.p_offset > fsize || ph.p_filesz > fsize - ph.p_offset)
+        continue;
+      cb(ctx, p->mods[m].bias + ph.p_vaddr, raw + ph.p_offset, (size_t)ph.p_filesz);
+      n++;
+    }
+  }
+  elf_end(e);
+  close(fd);
+  return n;
+}

@@ -78,6 +78,13 @@ int esym_mod_at(const esym_proc *p, uint64_t addr);
  * many bytes were read (0 if none). */
 size_t esym_code(const esym_proc *p, uint64_t addr, void *buf, size_t n);
 
+/* The executable code of module m as its file has it (a patch in the
+ * process does not show): cb(ctx, addr, code, n) once per PF_X PT_LOAD
+ * segment, addr absolute, code valid only during the call.  Returns the
+ * segments seen, or -1 if the file cannot be read. */
+typedef void (*esym_code_cb)(void *ctx, uint64_t addr, const uint8_t *code, size_t n);
+int esym_exec_code(const esym_proc *p, int m, esym_code_cb cb, void *ctx);
+
 /* 1 if code (n bytes) begins with the rt_sigreturn trampoline
  * (mov $15,%eax or %rax; syscall). */
 int esym_is_sigreturn(const uint8_t *code, size_t n);

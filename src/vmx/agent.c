@@ -195,6 +195,7 @@ static const char *plan_sites(agent *ag) {
       s->fn_lo = sym->addr, s->fn_hi = sym->addr + sym->size;
     s->at_entry = (sym && sym->addr == p->addr) || p->kind == VMX_PT_ENTER ||
                   p->kind == VMX_PT_EXIT;
+    s->room = p->room;
     for (int pass = 0; pass < 2; pass++) {
       if (pass)
         s->xfirst = k;
@@ -212,6 +213,23 @@ static const char *plan_sites(agent *ag) {
     }
   }
   return NULL;
+}
+
+/* The controller's room comes from its own sweep of the code (and counts
+ * the other points); the other sites of this load are counted here again,
+ * for a region whose room is 0 (unknown) or that could not know them: a
+ * jump must not displace the byte another site patches. */
+static void limit_rooms(agent *ag) {
+  for (int i = 0; i < ag->nsites; i++) {
+    agent_site *s = &ag->sites[i];
+    for (int j = 0; j < ag->nsites; j++) {
+      uint64_t d = ag->sites[j].addr - s->addr;
+      if (ag->sites[j].addr > s->addr && d < 256 && (!s->room || d < s->room))
+        s->room = (uint32_t)d;
+    }
+    if (s->room > 255)
+      s->room = 255;
+  }
 }
 
 static void set_how(agent *ag, agent_site *s, uint32_t how) {
@@ -250,6 +268,7 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
 static void place_sites(agent *ag, tramp_set *ts) {
   span self = {0, 0, (uint64_t)(void *)agent_hit};
   dl_iterate_phdr(find_self, &self);
+  limit_rooms(ag);
   for (int i = 0; i < ag->nsites; i++) {
     agent_site *s = &ag->sites[i];
     char err[200];
@@ -260,8 +279,8 @@ static void place_sites(agent *ag, tramp_set *ts) {
                  "0x%llx: inside the agent itself", (unsigned long long)s->addr);
       continue;
     }
-    s->ts = tramp_prepare(ts, s->addr, s->fn_lo, s->fn_hi, s->at_entry ? TRAMP_ENTRY : 0,
-                          agent_hit, s, err, sizeof err);
+    int flags = (s->at_entry ? TRAMP_ENTRY : 0) | TRAMP_ROOM(s->room);
+    s->ts = tramp_prepare(ts, s->addr, s->fn_lo, s->fn_hi, flags, agent_hit, s, err, sizeof err);
     if (!s->ts) {
       set_how(ag, s, VMX_HOW_FAILED);
       if (!ag->sh->agent_error[0])

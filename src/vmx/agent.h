@@ -79,6 +79,7 @@ struct agent_site {
   uint32_t first, n;   /* ENTER/OFFSET/ADDR points: ag->pidx[first..first+n) */
   uint32_t xfirst, xn; /* EXIT points */
   int at_entry;        /* a function's first instruction */
+  uint32_t room;       /* bytes a jump may displace here (1..255; 0: any) */
 };
 
 typedef struct agent_timer {

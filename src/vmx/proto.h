@@ -40,6 +40,11 @@ typedef struct vmx_point {
   uint32_t kind;       /* vmx_kind */
   uint32_t name_off;   /* PROBENAME (expanded), offset into the string table */
   uint32_t how;        /* vmx_how, set by the agent */
+  uint32_t room;       /* bytes from addr to the nearest address after it
+                          that code may jump to (a branch or call target, a
+                          symbol, another point of this load), at most 255;
+                          a jump written here displaces no more.  0: unknown */
+  uint32_t pad;
 } vmx_point;
 
 typedef struct vmx_sym { /* sorted by addr, for vmxstack symbolization */

@@ -47,7 +47,12 @@
  * absolute 8-byte ones, found from the data addresses the code names).
  * Where the function jumps through a register with no table found, a point
  * other than the entry gets a jump only over a single instruction, else a
- * trap.  An address inside an instruction is refused.
+ * trap.  An address inside an instruction is refused.  Branches from
+ * outside the function (hand-written assembly jumping to a label a few
+ * bytes into another function) are the caller's to know: it says how
+ * many bytes a jump may displace (TRAMP_ROOM).  Sites of other loads are
+ * known here: a jump never displaces a live site's address (a trap then),
+ * and an address inside a live jump's displaced bytes is refused.
  *
  * This file builds (allocation, decoding, relocation, trampoline code) and
  * installs the handlers; the handlers themselves and the patch windows
@@ -530,9 +535,30 @@ static int jump_len(tramp_set *s, uint64_t addr, uint64_t fn_hi) {
   return len;
 }
 
-static int build_jump(tramp_set *s, tramp_site *t, uint64_t fn_lo, uint64_t fn_hi, int entry) {
+/* The live jump site whose displaced bytes hold addr strictly inside. */
+static const tramp_site *live_jump_over(tramp_set *s, uint64_t addr) {
+  for (int i = 0; i < s->nsites; i++) {
+    const tramp_site *t = &s->sites[i];
+    if (t->live && t->how == TRAMP_JUMP && inside(addr, t->addr, t->len))
+      return t;
+  }
+  return NULL;
+}
+
+/* Does (addr, addr+len) hold a live site's address? */
+static int covers_live(tramp_set *s, uint64_t addr, int len) {
+  for (int i = 0; i < s->nsites; i++)
+    if (s->sites[i].live && inside(s->sites[i].addr, addr, len))
+      return 1;
+  return 0;
+}
+
+static int build_jump(tramp_set *s, tramp_site *t, uint64_t fn_lo, uint64_t fn_hi, int entry,
+                      int room) {
   int len = jump_len(s, t->addr, fn_hi);
-  if (len < 0)
+  /* Code outside the function (another function's branch to a label
+   * here, another probe point) may land within the bytes: a trap. */
+  if (len < 0 || (room && len > room) || covers_live(s, t->addr, len))
     return -1;
   /* At a function's entry nothing inside branches back into the first
    * bytes in practice, and ENTER must stay fast; elsewhere, where the
@@ -634,6 +660,12 @@ tramp_site *tramp_prepare(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t 
     snprintf(err, cap, "too many probe points");
     return NULL;
   }
+  const tramp_site *over = live_jump_over(s, addr);
+  if (over) {
+    snprintf(err, cap, "0x%llx: inside the %d bytes a jump for another probe point displaced"
+             " at 0x%llx", (unsigned long long)addr, over->len, (unsigned long long)over->addr);
+    return NULL;
+  }
   uint64_t at = boundary(s, addr, fn_lo, fn_hi);
   if (at != addr) {
     snprintf(err, cap, "0x%llx: not an instruction boundary (inside the instruction at 0x%llx)",
@@ -650,7 +682,7 @@ tramp_site *tramp_prepare(tramp_set *s, uint64_t addr, uint64_t fn_lo, uint64_t 
   nt.addr = addr, nt.hook = hook, nt.arg = arg, nt.prot = prot;
   memcpy(nt.orig, (const void *)addr, MAXDISP);
   int entry = (flags & TRAMP_ENTRY) || (fn_lo && fn_lo == addr);
-  if (((flags & TRAMP_FORCE_TRAP) || build_jump(s, &nt, fn_lo, fn_hi, entry)) &&
+  if (((flags & TRAMP_FORCE_TRAP) || build_jump(s, &nt, fn_lo, fn_hi, entry, (flags >> 8) & 0xff)) &&
       build_trap(s, &nt)) {
     snprintf(err, cap, "0x%llx: instruction cannot be relocated", (unsigned long long)addr);
     return NULL;

@@ -47,9 +47,16 @@ tramp_set *tramp_open(int maxsites, char *err, size_t cap);
  * jump must not run past its end, and no branch inside it may land within
  * the patched bytes.  Flags: TRAMP_FORCE_TRAP skips the jump; TRAMP_ENTRY
  * says addr is a function's first instruction (implied by fn_lo == addr),
- * where the ABI lets the trampoline skip saving flags and xmm8-15.
+ * where the ABI lets the trampoline skip saving flags and xmm8-15;
+ * TRAMP_ROOM(n) (1..255) says code elsewhere may jump to addr+n, so a jump
+ * may displace n bytes at most (else the site is a trap).
+ * Sites of earlier calls that are live count: an addr strictly inside the
+ * bytes a live jump displaced is refused (the jump's own bytes would be
+ * overwritten: no safe placement), and a jump that would displace a live
+ * site's address becomes a trap.
  * Returns the site, or NULL with a reason in err (the code is untouched). */
 enum { TRAMP_FORCE_TRAP = 1, TRAMP_ENTRY = 2 };
+#define TRAMP_ROOM(n) ((int)((n) & 0xff) << 8)
 tramp_site *tramp_patch(tramp_set *s, uint64_t addr, uint64_t fn_lo,
                         uint64_t fn_hi, int flags, tramp_hook hook,
                         void *arg, char *err, size_t cap);

@@ -56,6 +56,16 @@ uint64_t vmx_fn_extent(const esym_proc *p, const esym_fn *f);
 /* The function whose extent holds addr, or NULL. */
 const esym_fn *vmx_fn_at(const esym_proc *p, uint64_t addr);
 
+/* The addresses inside module m that code may jump to: targets of relative
+ * branches and calls and code addresses taken (lea), found by a linear
+ * sweep of the file's executable segments, and every symbol's start;
+ * sorted and unique in *out (malloc'd).  The count, or -1 if the file
+ * cannot be read. */
+long vmx_code_targets(const esym_proc *p, int m, uint64_t **out);
+/* Set each code point's room (proto.h) from its module's targets (each
+ * module scanned once) and the plan's other code points. */
+void vmx_set_rooms(vmx_plan *pl, const esym_proc *p);
+
 /* One instruction of a function decoded from its entry. */
 typedef struct vmx_insn {
   uint64_t start; /* offset in the function */

@@ -18,6 +18,16 @@
  * with the reason; a glob skips such functions and says so only when it
  * skipped every function it matched.  An address outside every known
  * function is refused: its instruction boundaries cannot be known.
+ *
+ * Each code point gets its room: how many bytes a jump written there may
+ * displace before it covers an address other code jumps to.  The agent
+ * checks only the branches of the function it patches, and hand-written
+ * assembly (glibc's string functions) jumps from one function to a label
+ * a few bytes into the next; so the controller sweeps the whole
+ * executable code of each probed module once, from the file, and collects
+ * every relative branch and call target, every code address taken and
+ * every symbol start.  The other points of the same load count too: a
+ * jump must not cover a byte another point patches.
  */
 #include "vmx/vmx.h"
 
@@ -54,7 +64,7 @@ static void add_point(vmx_plan *pl, int probe, int kind, uint64_t addr,
     pl->pts = realloc(pl->pts, pl->ptcap * sizeof *pl->pts);
   }
   pl->pts[pl->npts++] = (vmx_point){addr, (uint32_t)probe, (uint32_t)kind,
-                                    add_str(pl, name), VMX_HOW_NONE};
+                                    add_str(pl, name), VMX_HOW_NONE, 0, 0};
 }
 
 /* Does function f (in p) match pattern pat ([module.]function)? */
@@ -397,6 +407,119 @@ static void build_syms(vmx_plan *pl, const esym_proc *p) {
   qsort(pl->syms, pl->nsyms, sizeof *pl->syms, sym_cmp);
 }
 
+/* ---- room: what a jump at a point may cover ---- */
+
+#define ROOM_MAX 255
+
+typedef struct tvec {
+  uint64_t *v;
+  size_t n, cap;
+  uint64_t lo, hi; /* the module: targets elsewhere do not matter */
+  int oom;
+} tvec;
+
+static void tpush(tvec *t, uint64_t a) {
+  if (a < t->lo || a >= t->hi || t->oom) return;
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 4096;
+    uint64_t *v = realloc(t->v, cap * sizeof *v);
+    if (!v) {
+      t->oom = 1;
+      return;
+    }
+    t->v = v, t->cap = cap;
+  }
+  t->v[t->n++] = a;
+}
+
+/* A linear sweep: bytes that do not decode (data, padding) are stepped
+ * over one at a time; a sweep that strays into data only adds targets,
+ * which costs a trap site, never a wrong jump. */
+static void sweep(void *ctx, uint64_t addr, const uint8_t *code, size_t n) {
+  tvec *t = ctx;
+  ZydisDecoder d;
+  ZydisDecodedInstruction in;
+  ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  for (size_t pos = 0; pos < n;) {
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&d, NULL, code + pos, n - pos, &in))) {
+      pos++;
+      continue;
+    }
+    uint64_t next = addr + pos + in.length;
+    if (in.raw.imm[0].is_relative)
+      tpush(t, next + (uint64_t)in.raw.imm[0].value.s);
+    else if (in.mnemonic == ZYDIS_MNEMONIC_LEA && (in.attributes & ZYDIS_ATTRIB_IS_RELATIVE))
+      tpush(t, next + (uint64_t)in.raw.disp.value);
+    pos += in.length;
+  }
+}
+
+static int u64_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+long vmx_code_targets(const esym_proc *p, int m, uint64_t **out) {
+  tvec t = {NULL, 0, 0, p->mods[m].lo, p->mods[m].hi, 0};
+  *out = NULL;
+  if (esym_exec_code(p, m, sweep, &t) < 0) return -1;
+  for (size_t i = 0; i < p->nfns; i++)
+    if (p->fns[i].mod == m) tpush(&t, p->fns[i].addr);
+  if (t.oom) {
+    free(t.v);
+    return -1;
+  }
+  if (t.n) qsort(t.v, t.n, sizeof *t.v, u64_cmp);
+  size_t k = 0;
+  for (size_t i = 0; i < t.n; i++)
+    if (!k || t.v[i] != t.v[k - 1]) t.v[k++] = t.v[i];
+  *out = t.v;
+  return (long)k;
+}
+
+/* The first of v[0..n) above a, or UINT64_MAX. */
+static uint64_t next_above(const uint64_t *v, size_t n, uint64_t a) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (v[mid] <= a) lo = mid + 1; else hi = mid;
+  }
+  return lo < n ? v[lo] : UINT64_MAX;
+}
+
+static int is_code_kind(uint32_t k) {
+  return k == VMX_PT_ENTER || k == VMX_PT_EXIT || k == VMX_PT_OFFSET || k == VMX_PT_ADDR;
+}
+
+void vmx_set_rooms(vmx_plan *pl, const esym_proc *p) {
+  size_t nc = 0;
+  uint64_t *pts = malloc((pl->npts ? pl->npts : 1) * sizeof *pts);
+  if (!pts) return;
+  for (uint32_t i = 0; i < pl->npts; i++)
+    if (is_code_kind(pl->pts[i].kind)) pts[nc++] = pl->pts[i].addr;
+  qsort(pts, nc, sizeof *pts, u64_cmp);
+  /* one module at a time, each swept once, its targets freed after */
+  for (int m = 0; m < p->nmods; m++) {
+    uint64_t *tg = NULL;
+    long nt = -2;
+    for (uint32_t i = 0; i < pl->npts; i++) {
+      vmx_point *pt = &pl->pts[i];
+      if (!is_code_kind(pt->kind) || esym_mod_at(p, pt->addr) != m) continue;
+      if (nt == -2) nt = vmx_code_targets(p, m, &tg);
+      uint64_t nx = next_above(pts, nc, pt->addr);
+      if (nt > 0) {
+        uint64_t t = next_above(tg, (size_t)nt, pt->addr);
+        if (t < nx) nx = t;
+      }
+      /* a module that cannot be read: the other points still count */
+      if (nx != UINT64_MAX || nt >= 0)
+        pt->room = nx - pt->addr < ROOM_MAX ? (uint32_t)(nx - pt->addr) : ROOM_MAX;
+    }
+    free(tg);
+  }
+  free(pts);
+}
+
 int vmx_resolve(vmx_plan *pl, const vp_image *img, const esym_proc *p,
                 char *err, size_t cap) {
   memset(pl, 0, sizeof *pl);
@@ -417,6 +540,7 @@ int vmx_resolve(vmx_plan *pl, const vp_image *img, const esym_proc *p,
         only_load = 0;
   }
   pl->only_load = only_load;
+  vmx_set_rooms(pl, p);
   build_syms(pl, p);
   return 0;
 }

@@ -74,6 +74,55 @@ static void hook(void *arg, tramp_frame *f) {
 #define NIN 64
 static long input(int i) { return (long)i * 37 - 900; }
 
+static int results_ok(const long *want) {
+  int bad = 0;
+  for (int i = 0; i < NIN; i++)
+    bad += p_sw(input(i)) != want[i];
+  return !bad;
+}
+
+/* Sites of different loads over each other (t_sw: push rbx @0, mov @1,
+ * xor @4, lea @6; a jump at the entry displaces 6 bytes), and the room
+ * the controller gives. */
+static void overlap(tramp_set *s, uint64_t lo, uint64_t hi, const long *want,
+                    const uint8_t *orig) {
+  char err[200];
+  long h1 = 0, h2 = 0;
+  /* a live entry jump: a point at +4 is inside its bytes, refused */
+  tramp_site *a = tramp_patch(s, lo, lo, hi, 0, hook, &h1, err, sizeof err);
+  CHECK(a && tramp_site_how(a) == TRAMP_JUMP, "entry not a jump: %s", a ? "" : err);
+  tramp_site *b = tramp_patch(s, lo + 4, lo, hi, 0, hook, &h2, err, sizeof err);
+  CHECK(!b && strstr(err, "inside the 6 bytes a jump"), "+4 under a live jump: %s",
+        b ? "accepted" : err);
+  CHECK(results_ok(want) && h1 > 0, "entry jump, +4 refused: wrong results");
+  tramp_unpatch(s, a);
+  tramp_unpatch(s, b);
+  CHECK(!memcmp(orig, (void *)lo, hi - lo), "bytes differ after the refused overlap");
+  /* a live jump at +4: the entry's jump would cover it, a trap instead */
+  h1 = h2 = 0;
+  b = tramp_patch(s, lo + 4, lo, hi, 0, hook, &h2, err, sizeof err);
+  CHECK(b && tramp_site_how(b) == TRAMP_JUMP, "+4 not a jump: %s", b ? "" : err);
+  a = tramp_patch(s, lo, lo, hi, 0, hook, &h1, err, sizeof err);
+  CHECK(a && tramp_site_how(a) == TRAMP_TRAP, "entry over a live +4: %s",
+        a ? "a jump" : err);
+  CHECK(results_ok(want) && h1 > 0 && h2 > 0, "+4 jump and entry trap: wrong results");
+  tramp_unpatch(s, b);
+  CHECK(results_ok(want), "entry trap after +4 went: wrong results");
+  tramp_unpatch(s, a);
+  CHECK(!memcmp(orig, (void *)lo, hi - lo), "bytes differ after the overlap");
+  /* room: a target at +4 (another function's branch) makes a trap */
+  for (int room = 4; room <= 6; room += 2) {
+    h1 = 0;
+    a = tramp_patch(s, lo, lo, hi, TRAMP_ROOM(room), hook, &h1, err, sizeof err);
+    int want_how = room < 6 ? TRAMP_TRAP : TRAMP_JUMP;
+    CHECK(a && tramp_site_how(a) == want_how, "room %d: placed as %d", room,
+          a ? tramp_site_how(a) : -1);
+    CHECK(results_ok(want) && h1 > 0, "room %d: wrong results", room);
+    tramp_unpatch(s, a);
+  }
+  CHECK(!memcmp(orig, (void *)lo, hi - lo), "bytes differ after the room checks");
+}
+
 int main(void) {
   char err[200];
   tramp_set *s = tramp_open(64, err, sizeof err);
@@ -129,6 +178,7 @@ int main(void) {
             strstr(err, "not an instruction boundary"),
         "+0x2 (inside an instruction) accepted");
   CHECK(!memcmp(orig, (void *)lo, hi - lo), "bytes changed by a refused patch");
+  overlap(s, lo, hi, want, orig);
   CHECK(fallthrough, "no fall-through instruction found");
   CHECK(bounds > 20, "only %d instructions decoded", bounds);
   printf("%d boundaries: %d trap placements, %d jumps\n", bounds, traps, jumps);

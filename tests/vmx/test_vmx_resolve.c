@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +22,22 @@
 __attribute__((noinline)) int rtest_alpha(int x) { return x * 5 + 1; }
 __attribute__((noinline)) int rtest_beta(int x) { return x * 7 + 3; }
 __attribute__((noinline)) int rtest_gamma(int x) { return x * 11 + 5; }
+
+/* glibc's memmove/mempcpy in small: rroom_plus jumps to a label 3 bytes
+ * into rroom_add; rroom_mix has a boundary at +2. */
+long rroom_add(long a, long b);
+long rroom_plus(long a, long b);
+int rroom_mix(int a, int b);
+__asm__(".text\n"
+        ".globl rroom_plus\n.type rroom_plus,@function\n"
+        "rroom_plus: lea 1000(%rdi),%rax\n jmp .Lrroom_body\n"
+        ".size rroom_plus,.-rroom_plus\n"
+        ".p2align 4\n.globl rroom_add\n.type rroom_add,@function\n"
+        "rroom_add: mov %rdi,%rax\n.Lrroom_body: add %rsi,%rax\n ret\n"
+        ".size rroom_add,.-rroom_add\n"
+        ".p2align 4\n.globl rroom_mix\n.type rroom_mix,@function\n"
+        "rroom_mix: mov %edi,%eax\n add %esi,%eax\n imul %eax,%eax\n add $7,%eax\n ret\n"
+        ".size rroom_mix,.-rroom_mix\n");
 
 static esym_proc *proc;
 static char self[64];
@@ -285,6 +302,51 @@ static void test_syms(void **st) {
   vmx_plan_free(&pl);
 }
 
+/* Room: how far a jump at a point may reach before a byte other code
+ * jumps to (a label targeted from another function, a symbol, another
+ * point of the plan). */
+static void test_rooms(void **st) {
+  (void)st;
+  vmx_plan pl;
+  char err[256];
+  assert_int_equal(rroom_plus(1, 2), 1003);
+  assert_int_equal(resolve("(vprobe VMX:ENTER:rroom_add (printf \"a\"))\n"
+                           "(vprobe VMX:ENTER:rroom_plus (printf \"p\"))\n"
+                           "(vprobe VMX:ENTER:rroom_mix (printf \"m\"))\n"
+                           "(vprobe VMX:OFFSET:rroom_mix:0x2 (printf \"o\"))\n"
+                           "(vprobe VMXLoad (printf \"l\"))\n", &pl, err), 0);
+  assert_int_equal(pl.npts, 5);
+  assert_int_equal(pl.pts[0].room, 3); /* the label rroom_plus jumps to */
+  /* rroom_plus: its 9 bytes, then padding up to rroom_add (a symbol) */
+  assert_int_equal(pl.pts[1].room, (uint64_t)(uintptr_t)&rroom_add -
+                                   (uint64_t)(uintptr_t)&rroom_plus);
+  assert_int_equal(pl.pts[2].room, 2); /* the OFFSET point */
+  assert_true(pl.pts[3].room >= 5 && pl.pts[3].room <= 14);
+  assert_int_equal(pl.pts[4].room, 0); /* not code */
+  vmx_plan_free(&pl);
+
+  /* the sweep of libc, timed: once per module and run */
+  int m = -1;
+  for (int i = 0; i < proc->nmods; i++)
+    if (strcmp(proc->mods[i].name, "libc") == 0) m = i;
+  assert_true(m >= 0);
+  struct timespec t0, t1;
+  uint64_t *tg;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long n = vmx_code_targets(proc, m, &tg);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  printf("# libc sweep: %ld targets in %.1f ms\n", n, ms);
+  assert_true(n > 10000);
+  for (long i = 1; i < n; i++) assert_true(tg[i - 1] < tg[i]);
+  /* getpid's start (a symbol) is one */
+  uint64_t mc = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+  int seen = 0;
+  for (long i = 0; i < n && !seen; i++) seen = tg[i] == mc;
+  assert_true(seen);
+  free(tg);
+}
+
 int main(void) {
   char err[256];
   esym_modname(program_invocation_name, self, sizeof self);
@@ -298,7 +360,7 @@ int main(void) {
     cmocka_unit_test(test_offset_addr), cmocka_unit_test(test_timers),
     cmocka_unit_test(test_no_match),    cmocka_unit_test(test_syms),
     cmocka_unit_test(test_insn_at),     cmocka_unit_test(test_extent_never),
-    cmocka_unit_test(test_ifunc),
+    cmocka_unit_test(test_ifunc),       cmocka_unit_test(test_rooms),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   esym_close(proc);
