@@ -81,17 +81,49 @@ char *ast_fmt(ast_ctx *c, const char *fmt, ...) {
   return p;
 }
 
+int ast_hidden(const ast_ctx *c, ast_pos pos) {
+  return c->hidden && pos.file && ast_map_get(c->hidden, pos.file);
+}
+
+/* fmt with every conversion replaced by <hidden>: no argument is read. */
+static void redact(char *out, size_t cap, const char *fmt) {
+  size_t n = 0;
+  for (const char *f = fmt; *f && n + 1 < cap; f++) {
+    if (*f != '%' || f[1] == '%') {
+      out[n++] = *f;
+      f += *f == '%';
+      continue;
+    }
+    f++;
+    while (*f && !strchr("sdicuxXpzl", *f)) f++; /* flags, width, precision */
+    while (*f == 'l' || *f == 'z') f++;
+    n += (size_t)snprintf(out + n, cap - n, "<hidden>");
+    if (n >= cap) n = cap - 1;
+    if (!*f) break;
+  }
+  out[n < cap ? n : cap - 1] = 0;
+}
+
 void ast_error(ast_ctx *c, ast_pos pos, const char *fmt, ...) {
   if (c->errcap) {
     int n = snprintf(c->err, c->errcap, "%s:%d:%d: error: ",
                      pos.file ? pos.file : "<input>", pos.line, pos.col);
-    if (n >= 0 && (size_t)n < c->errcap) {
+    if (n >= 0 && (size_t)n < c->errcap && ast_hidden(c, pos)) {
+      redact(c->err + n, c->errcap - (size_t)n, fmt);
+    } else if (n >= 0 && (size_t)n < c->errcap) {
       va_list ap;
       va_start(ap, fmt);
       vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
       va_end(ap);
     }
   }
+  longjmp(c->jb, 1);
+}
+
+void ast_error_msg(ast_ctx *c, ast_pos pos, const char *msg) {
+  if (c->errcap)
+    snprintf(c->err, c->errcap, "%s:%d:%d: error: %s", pos.file ? pos.file : "<input>",
+             pos.line, pos.col, msg);
   longjmp(c->jb, 1);
 }
 
@@ -134,29 +166,58 @@ void ast_buf_printf(ast_buf *b, const char *fmt, ...) {
 static unsigned hash(const char *s) {
   unsigned h = 2166136261u;
   while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h % AST_MAP_BUCKETS;
+  return h;
 }
 
-ast_map *ast_map_new(ast_ctx *c) { return ast_alloc(c, sizeof(ast_map)); }
+#define MAP_MIN_BUCKETS 16
+
+ast_map *ast_map_new(ast_ctx *c) {
+  ast_map *m = ast_alloc(c, sizeof(ast_map));
+  m->nb = MAP_MIN_BUCKETS;
+  m->b = ast_alloc(c, m->nb * sizeof *m->b);
+  return m;
+}
 
 void *ast_map_get(const ast_map *m, const char *key) {
-  for (ast_mapent *e = m->b[hash(key)]; e; e = e->next)
+  for (ast_mapent *e = m->b[hash(key) & (m->nb - 1)]; e; e = e->next)
     if (!strcmp(e->key, key)) return e->val;
   return NULL;
 }
 
+/* Twice the buckets; the old array stays in the arena (the sizes sum to
+ * twice the last one, so the waste is linear). */
+static void grow(ast_ctx *c, ast_map *m) {
+  size_t nb = m->nb * 2;
+  ast_mapent **b = ast_alloc(c, nb * sizeof *b);
+  for (size_t i = 0; i < m->nb; i++)
+    while (m->b[i]) {
+      ast_mapent *e = m->b[i];
+      m->b[i] = e->next;
+      size_t h = hash(e->key) & (nb - 1);
+      e->next = b[h];
+      b[h] = e;
+    }
+  m->b = b;
+  m->nb = nb;
+}
+
 void ast_map_put(ast_ctx *c, ast_map *m, const char *key, void *val) {
-  unsigned h = hash(key);
+  size_t h = hash(key) & (m->nb - 1);
   for (ast_mapent *e = m->b[h]; e; e = e->next)
     if (!strcmp(e->key, key)) {
       e->val = val;
       return;
     }
+  if (m->n >= m->nb) {
+    grow(c, m);
+    h = hash(key) & (m->nb - 1);
+  }
   ast_mapent *e = ast_alloc(c, sizeof *e);
   e->key = key;
   e->val = val;
   e->next = m->b[h];
   m->b[h] = e;
+  m->n++;
 }
 
 ast_node *ast_new(ast_ctx *c, int kind, ast_pos pos) {

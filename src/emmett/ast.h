@@ -27,10 +27,12 @@ typedef struct ast_buf {
   size_t len, cap;
 } ast_buf;
 
-#define AST_MAP_BUCKETS 512
-/* String-keyed map living in the arena. */
+/* String-keyed map living in the arena.  The bucket array doubles when
+ * the map holds as many entries as buckets, so a get or put costs O(1) on
+ * average however many names a script has. */
 typedef struct ast_map {
-  ast_mapent *b[AST_MAP_BUCKETS];
+  ast_mapent **b;
+  size_t nb, n;
 } ast_map;
 
 #define AST_MAX_DEPTH 200 /* expression/statement nesting the parser allows */
@@ -41,6 +43,7 @@ typedef struct ast_ctx {
   char *err;
   size_t errcap;
   ast_buf out; /* the VP text being generated */
+  ast_map *hidden; /* file names of #included text (lexer), or NULL */
 } ast_ctx;
 
 void ast_init(ast_ctx *c, char *err, size_t errcap);
@@ -50,8 +53,15 @@ char *ast_strndup(ast_ctx *c, const char *s, size_t n);
 char *ast_strdup(ast_ctx *c, const char *s);
 char *ast_fmt(ast_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Text from an #include is never quoted in a message (the user named the
+ * file but may not be allowed to read it, and vprobe may run as root): at
+ * such a position ast_error prints only fmt's own words, each conversion
+ * shown as <hidden>.  Text from the script itself or -c is quoted. */
 _Noreturn void ast_error(ast_ctx *c, ast_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int ast_hidden(const ast_ctx *c, ast_pos pos);
+/* msg as it is: the caller made sure it quotes nothing from an #include. */
+_Noreturn void ast_error_msg(ast_ctx *c, ast_pos pos, const char *msg);
 
 void ast_buf_put(ast_buf *b, const char *s, size_t n);
 void ast_buf_puts(ast_buf *b, const char *s);

@@ -20,7 +20,9 @@ typedef struct K {
   ast_map *gmap;          /* globals and functions */
   chk_sym *gfirst, **gtail;
   chk_sym *scope;         /* innermost local first */
-  chk_sym *block;         /* scope head when the current block started */
+  ast_map *lmap;          /* name -> its innermost local (chk_sym.shadow
+                             chains the ones it hides) */
+  int blk, nblk;          /* serial of the current block; blocks so far */
   ty_type *ret;           /* return type of the current function */
   int in_probe, loops;
   int domain;             /* VP_DOM_* of the current probe; 0 in functions */
@@ -76,9 +78,24 @@ static ty_type *strval(K *k, ast_node *n) {
 }
 
 static chk_sym *lookup(K *k, const char *name) {
-  for (chk_sym *s = k->scope; s; s = s->next)
-    if (!strcmp(s->name, name)) return s->alias ? s->alias : s;
+  chk_sym *s = ast_map_get(k->lmap, name);
+  if (s) return s->alias ? s->alias : s;
   return ast_map_get(k->gmap, name);
+}
+
+/* Locals live in a map (name -> innermost) so that a lookup costs the same
+ * with a hundred thousand of them; leaving a block unbinds its own. */
+static void push_local(K *k, chk_sym *s) {
+  s->shadow = ast_map_get(k->lmap, s->name);
+  s->blk = k->blk;
+  ast_map_put(k->c, k->lmap, s->name, s);
+  s->next = k->scope;
+  k->scope = s;
+}
+
+static void pop_locals(K *k, chk_sym *to) {
+  for (; k->scope != to; k->scope = k->scope->next)
+    ast_map_put(k->c, k->lmap, k->scope->name, k->scope->shadow);
 }
 
 static chk_sym *add_global(K *k, const char *name, ty_type *t, ast_node *decl,
@@ -97,8 +114,8 @@ static chk_sym *add_global(K *k, const char *name, ty_type *t, ast_node *decl,
 }
 
 static chk_sym *add_local(K *k, ast_node *d) {
-  for (chk_sym *s = k->scope; s != k->block; s = s->next)
-    if (!strcmp(s->name, d->name)) ast_error(k->c, d->pos, "redefinition of '%s'", d->name);
+  chk_sym *old = ast_map_get(k->lmap, d->name);
+  if (old && old->blk == k->blk) ast_error(k->c, d->pos, "redefinition of '%s'", d->name);
   ty_type *t = d->dty;
   if (t->kind == TY_VOID) ast_error(k->c, d->pos, "variable '%s' declared void", d->name);
   if (t->kind == TY_STRUCT || t->kind == TY_ARRAY)
@@ -109,8 +126,7 @@ static chk_sym *add_local(K *k, ast_node *d) {
   s->name = d->name;
   s->ty = t;
   s->decl = d;
-  s->next = k->scope;
-  k->scope = s;
+  push_local(k, s);
   d->sym = s;
   return s;
 }
@@ -346,16 +362,25 @@ static ty_type *call_generic(K *k, ast_node *n, chk_sym *fs) {
   if (na != np)
     ast_error(k->c, n->pos, "wrong number of arguments to '%s' (%d given, %d expected)", n->name,
               na, np);
-  const char *key = n->name, *name = n->name; /* in the arena: errors may unwind */
+  /* key and name are built in one pass each (no concatenation per
+   * argument), in the arena: errors may unwind */
   ast_node *p = g->a, *a = n->a;
+  size_t klen = strlen(n->name);
   for (int i = 1; p; p = p->next, a = a->next, i++) {
     if (!is_container(p->dty)) {
       assignable(k, a->pos, p->dty, value(k, a), NULL);
       continue;
     }
-    chk_sym *s = container_arg(k, a, p, i, n->name);
-    key = ast_fmt(k->c, "%s\n%s", key, s->name);
-    name = ast_fmt(k->c, "%s__%s", name, s->name);
+    a->sym = container_arg(k, a, p, i, n->name);
+    klen += 2 + strlen(((chk_sym *)a->sym)->name);
+  }
+  char *key = ast_alloc(k->c, klen + 1), *name = ast_alloc(k->c, klen + 1);
+  char *kp = stpcpy(key, n->name), *mp = stpcpy(name, n->name);
+  for (p = g->a, a = n->a; p; p = p->next, a = a->next) {
+    if (!is_container(p->dty)) continue;
+    const char *sn = ((chk_sym *)a->sym)->name;
+    kp = stpcpy(stpcpy(kp, "\n"), sn);
+    mp = stpcpy(stpcpy(mp, "__"), sn);
   }
   spec *sp = ast_map_get(k->specs, key);
   if (!sp) {
@@ -767,11 +792,12 @@ static ty_type *expr(K *k, ast_node *n) {
 /* ---- statements ---- */
 
 static void block(K *k, ast_node *n) {
-  chk_sym *saved = k->scope, *savedblock = k->block;
-  k->block = k->scope;
+  chk_sym *saved = k->scope;
+  int savedblk = k->blk;
+  k->blk = ++k->nblk;
   for (ast_node *s = n->a; s; s = s->next) stmt(k, s);
-  k->scope = saved;
-  k->block = savedblock;
+  pop_locals(k, saved);
+  k->blk = savedblk;
 }
 
 static const char *const exceptions[] = {
@@ -895,8 +921,7 @@ static void params(K *k, ast_node *list, int probe) {
       *s = *g;
       s->name = d->name;
       s->alias = g;
-      s->next = k->scope;
-      k->scope = s;
+      push_local(k, s);
       continue;
     }
     add_local(k, d);
@@ -905,14 +930,13 @@ static void params(K *k, ast_node *list, int probe) {
 
 static void body(K *k, ast_node *params_list, ast_node *b, int probe, ty_type *ret) {
   k->scope = NULL;
-  k->block = NULL;
+  k->blk = ++k->nblk;
   k->in_probe = probe;
   k->ret = ret;
   k->loops = 0;
   params(k, params_list, probe);
-  k->block = k->scope;
   block(k, b);
-  k->scope = NULL;
+  pop_locals(k, NULL);
 }
 
 /* Checks the copies (which may make more) and puts each after the
@@ -922,11 +946,11 @@ static void specialize(K *k) {
   for (spec *sp = k->sfirst; sp; sp = sp->next)
     body(k, sp->fn->a, sp->fn->b, 0, sp->fn->dty);
   for (spec *sp = k->sfirst; sp; sp = sp->next) {
-    ast_node *after = sp->generic;
-    for (spec *q = k->sfirst; q != sp; q = q->next)
-      if (q->generic == sp->generic) after = q->fn;
+    chk_sym *gs = sp->generic->sym;
+    ast_node *after = gs->lastcopy ? gs->lastcopy : sp->generic;
     sp->fn->next = after->next;
     after->next = sp->fn;
+    gs->lastcopy = sp->fn;
   }
 }
 
@@ -934,6 +958,7 @@ chk_prog *chk_program(ast_ctx *c, ast_node *items) {
   K *k = ast_alloc(c, sizeof *k);
   k->c = c;
   k->gmap = ast_map_new(c);
+  k->lmap = ast_map_new(c);
   k->gtail = &k->gfirst;
   k->specs = ast_map_new(c);
   k->stail = &k->sfirst;
@@ -945,11 +970,15 @@ chk_prog *chk_program(ast_ctx *c, ast_node *items) {
     if (r->kind != TY_VOID && !ty_isint(r) && r->kind != TY_STRING)
       ast_error(c, n->pos, "function '%s' cannot return %s", n->name, ty_name(c, r));
     int np = 0, generic = 0;
+    ast_map *pnames = NULL; /* made only for a function with containers */
+    for (ast_node *p = n->a; p; p = p->next)
+      if (is_container(p->dty) && !pnames) pnames = ast_map_new(c);
     for (ast_node *p = n->a; p; p = p->next) {
       np++;
+      if (pnames && ast_map_get(pnames, p->name) && is_container(p->dty))
+        ast_error(c, p->pos, "redefinition of '%s'", p->name);
+      if (pnames) ast_map_put(c, pnames, p->name, p);
       if (is_container(p->dty)) {
-        for (ast_node *q = n->a; q != p; q = q->next)
-          if (!strcmp(q->name, p->name)) ast_error(c, p->pos, "redefinition of '%s'", p->name);
         generic = 1;
       } else if (!ty_isint(p->dty) && p->dty->kind != TY_STRING)
         ast_error(c, p->pos, "parameter '%s' of type %s is not supported", p->name,

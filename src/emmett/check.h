@@ -36,6 +36,9 @@ struct chk_sym {
   int generic;         /* function with bag/aggr parameters: never emitted
                           itself, only its copies per argument tuple */
   chk_sym *next;       /* globals in definition order; scope chain */
+  chk_sym *shadow;     /* a local: the one of the same name it hides */
+  int blk;             /* a local: serial of the block declaring it */
+  ast_node *lastcopy;  /* a generic function: its latest copy placed */
 };
 
 typedef struct chk_prog {

@@ -30,7 +30,7 @@
 #define EPP_MAX_OUT ((size_t)16 << 20) /* bytes of output */
 #define EPP_MAX_TOKS ((size_t)1 << 20) /* tokens in one #if */
 #define EPP_MAX_FILE ((long long)16 << 20)
-#define NBUCKET 256
+#define NBUCKET_MIN 64 /* the macro and name tables double from here */
 
 typedef struct buf {
   char *p;
@@ -47,6 +47,7 @@ typedef struct macro {
 
 typedef struct iname { /* interned file name */
   struct iname *next;
+  size_t n;
   char s[];
 } iname;
 
@@ -89,8 +90,10 @@ typedef struct epp {
   char *err;
   size_t errcap;
   jmp_buf jb;
-  macro *tab[NBUCKET];
-  iname *names;
+  macro **tab;       /* macros by name: nmac entries in ntab buckets */
+  size_t ntab, nmac;
+  iname **names;     /* interned names: nname entries in nnames buckets */
+  size_t nnames, nname;
   buf out, tmp, inc; /* inc: an #include or #line file name */
   src srcs[EPP_MAX_INCLUDE_DEPTH + 1];
   int nsrc, nincludes;
@@ -98,6 +101,7 @@ typedef struct epp {
   int ncond, capcond;
   const char *oname; /* where the next output line is taken to come from */
   int oline;
+  int ohidden;       /* and whether it is text from an #include */
   int ecol;          /* column of the identifier being expanded */
   buf ln;            /* a directive's text after its name, comments blanked */
   int *lline, *lcol; /* and where each of its bytes came from */
@@ -190,15 +194,48 @@ static void put_quoted(epp *e, buf *b, const char *s) {
   putc1(e, b, '"');
 }
 
+static size_t hash(const char *s, size_t n) {
+  unsigned h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* Both tables keep at most one entry per bucket on average: they double
+ * when full, so 200,000 #defines cost no more per line than ten. */
+#define GROW(e, tab, nb, type, len_of, name_of)                                \
+  do {                                                                         \
+    size_t nb2_ = (nb) ? (nb) * 2 : NBUCKET_MIN;                               \
+    type **t2_ = calloc(nb2_, sizeof *t2_);                                    \
+    if (!t2_)                                                                  \
+      fail_here(e, "out of memory");                                           \
+    for (size_t i_ = 0; i_ < (nb); i_++)                                       \
+      while ((tab)[i_]) {                                                      \
+        type *m_ = (tab)[i_];                                                  \
+        (tab)[i_] = m_->next;                                                  \
+        size_t h_ = hash(m_->name_of, m_->len_of) & (nb2_ - 1);                \
+        m_->next = t2_[h_];                                                    \
+        t2_[h_] = m_;                                                          \
+      }                                                                        \
+    free(tab);                                                                 \
+    (tab) = t2_;                                                               \
+    (nb) = nb2_;                                                               \
+  } while (0)
+
 static const char *intern(epp *e, const char *s, size_t n) {
-  for (iname *p = e->names; p; p = p->next)
-    if (strlen(p->s) == n && !memcmp(p->s, s, n))
+  if (e->nname >= e->nnames)
+    GROW(e, e->names, e->nnames, iname, n, s);
+  iname **pp = &e->names[hash(s, n) & (e->nnames - 1)];
+  for (iname *p = *pp; p; p = p->next)
+    if (p->n == n && !memcmp(p->s, s, n))
       return p->s;
   iname *p = xrealloc(e, NULL, sizeof *p + n + 1);
   memcpy(p->s, s, n);
   p->s[n] = 0;
-  p->next = e->names;
-  e->names = p;
+  p->n = n;
+  p->next = *pp;
+  *pp = p;
+  e->nname++;
   return p->s;
 }
 
@@ -235,10 +272,9 @@ static int is_special(const char *s, size_t n) {
 /* ---- macros ---- */
 
 static macro **slot(epp *e, const char *s, size_t n) {
-  unsigned h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
-  macro **pp = &e->tab[h % NBUCKET];
+  if (e->nmac >= e->ntab)
+    GROW(e, e->tab, e->ntab, macro, nlen, name);
+  macro **pp = &e->tab[hash(s, n) & (e->ntab - 1)];
   while (*pp && !((*pp)->nlen == n && !memcmp((*pp)->name, s, n)))
     pp = &(*pp)->next;
   return pp;
@@ -269,6 +305,7 @@ static void define(epp *e, const char *s, size_t n, const char *body,
     m->name[n] = 0;
     m->nlen = n;
     *pp = m;
+    e->nmac++;
   }
   free((*pp)->body);
   (*pp)->body = b;
@@ -282,22 +319,33 @@ static void undef(epp *e, const char *s, size_t n) {
     *pp = m->next;
     free(m->body);
     free(m);
+    e->nmac--;
   }
 }
 
 /* ---- output ---- */
 
-/* Start an output line that comes from name:line, with a marker first if
- * the lexer would otherwise count it wrong. */
+/* Text of an #include: its messages quote none of it (the user named the
+ * file, but may not be allowed to read it, and vprobe may run as root).
+ * Only the script itself, -c code and -D are quoted. */
+static int hidden(epp *e, const src *s) { return s != &e->srcs[0]; }
+
+/* Start an output line that comes from name:line (of the current source),
+ * with a marker first if the lexer would otherwise count it wrong or take
+ * it for text of another kind; an #include's text has `1` after FILE. */
 static void out_begin(epp *e, const char *name, int line) {
-  if (e->oname != name || e->oline != line) {
+  int hid = e->nsrc > 1;
+  if (e->oname != name || e->oline != line || e->ohidden != hid) {
     char n[32];
     snprintf(n, sizeof n, "#line %d ", line);
     put(e, &e->out, n, strlen(n));
     put_quoted(e, &e->out, name);
+    if (hid)
+      put(e, &e->out, " 1", 2);
     putc1(e, &e->out, '\n');
     e->oname = name;
     e->oline = line;
+    e->ohidden = hid;
   }
 }
 
@@ -535,6 +583,8 @@ static size_t macro_name(epp *e, dctx *d, size_t i) {
       j++;
   if (j == i)
     fail_at(e, d, i, "#%s expects a macro name", d->name);
+  if (is_special(e->ln.p + i, j - i) && hidden(e, d->s))
+    fail_at(e, d, i, "this name cannot be defined or undefined");
   if (is_special(e->ln.p + i, j - i))
     fail_at(e, d, i, "'%.*s' cannot be defined or undefined", (int)(j - i),
             e->ln.p + i);
@@ -662,6 +712,8 @@ static _Noreturn void fail_tok(epp *e, tok *t, const char *fmt) {
   char desc[64], msg[256];
   if (t->kind == 'e')
     snprintf(desc, sizeof desc, "end of line");
+  else if (hidden(e, &e->srcs[e->nsrc - 1]))
+    snprintf(desc, sizeof desc, "a token");
   else
     snprintf(desc, sizeof desc, "'%.*s'", t->len > 40 ? 40 : t->len, t->s);
   snprintf(msg, sizeof msg, fmt, desc);
@@ -962,12 +1014,13 @@ static char *read_file(epp *e, dctx *d, const char *path) {
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
     return NULL;
+  const char *shown = hidden(e, d->s) ? "(named in an included file)" : path;
   if ((long long)st.st_size > EPP_MAX_FILE)
-    fail(e, d->s->name, d->line, d->col, "include file '%s' is too large", path);
+    fail(e, d->s->name, d->line, d->col, "include file '%s' is too large", shown);
   FILE *f = fopen(path, "rb");
   if (!f)
     fail(e, d->s->name, d->line, d->col, "cannot read include file '%s': %s",
-         path, strerror(errno));
+         shown, strerror(errno));
   size_t cap = (size_t)st.st_size + 1, n = 0;
   char *text = malloc(cap + 1);
   while (text) {
@@ -987,7 +1040,7 @@ static char *read_file(epp *e, dctx *d, const char *path) {
   fclose(f);
   if (!text || bad) {
     free(text);
-    fail(e, d->s->name, d->line, d->col, "cannot read include file '%s'", path);
+    fail(e, d->s->name, d->line, d->col, "cannot read include file '%s'", shown);
   }
   text[n] = 0;
   return text;
@@ -1080,6 +1133,8 @@ static void do_include(epp *e, dctx *d) {
   for (int k = 0; !found && nm[0] != '/' && o && k < o->nincdirs; k++)
     if (o->incdirs[k] && o->incdirs[k][0])
       found = try_include(e, d, o->incdirs[k], strlen(o->incdirs[k]), nm, nn);
+  if (!found && hidden(e, d->s))
+    fail(e, d->s->name, line, col, "cannot find include file");
   if (!found)
     fail(e, d->s->name, line, col, "cannot find include file '%s'", nm);
 }
@@ -1137,6 +1192,10 @@ static void message(epp *e, dctx *d, int warn) {
     b--;
   const char *msg = b > a ? e->ln.p + a : d->name;
   int n = b > a ? (int)(b - a) : (int)strlen(d->name);
+  if (hidden(e, d->s)) {
+    msg = warn ? "#warning in an included file" : "#error in an included file";
+    n = (int)strlen(msg);
+  }
   if (!warn)
     fail(e, d->s->name, d->line, d->col, "%.*s", n, msg);
   FILE *f = e->opts && e->opts->warn ? e->opts->warn : stderr;
@@ -1155,6 +1214,8 @@ static void hash_line(epp *e, src *s, const char *ls, const char *q,
   while (k < D_COUNT && !word_is(w, (size_t)(we - w), directives[k]))
     k++;
   if (k == D_COUNT) {
+    if (active && w == q + 1 && we > w && hidden(e, s))
+      fail(e, s->name, s->line, (int)(q - ls) + 1, "unknown directive");
     if (active && w == q + 1 && we > w)
       fail(e, s->name, s->line, (int)(q - ls) + 1, "unknown directive #%.*s",
            (int)(we - w > 40 ? 40 : we - w), w);
@@ -1288,18 +1349,21 @@ static void cleanup(epp *e) {
     free(e->srcs[i].text);
     free(e->srcs[i].path);
   }
-  for (int i = 0; i < NBUCKET; i++)
+  for (size_t i = 0; i < e->ntab; i++)
     while (e->tab[i]) {
       macro *m = e->tab[i];
       e->tab[i] = m->next;
       free(m->body);
       free(m);
     }
-  while (e->names) {
-    iname *n = e->names;
-    e->names = n->next;
-    free(n);
-  }
+  free(e->tab);
+  for (size_t i = 0; i < e->nnames; i++)
+    while (e->names[i]) {
+      iname *n = e->names[i];
+      e->names[i] = n->next;
+      free(n);
+    }
+  free(e->names);
   free(e->out.p);
   free(e->tmp.p);
   free(e->inc.p);

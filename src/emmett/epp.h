@@ -13,7 +13,10 @@
  * More precisely:
  *  - The first output line is line 1 of `name`; each later line is the line
  *    after the previous one unless a marker (starting in column 1) says
- *    otherwise.  FILE is written with `\"` and `\\` escaped.  No other output
+ *    otherwise.  FILE is written with `\"` and `\\` escaped; `#line N "FILE" 1`
+ *    says the line is text of an #include, which no message quotes (the
+ *    user named the file but may not be allowed to read it): EPP's errors
+ *    there name file, line, column and what was wrong, never the text.  No other output
  *    line starts with '#' in column 1.  Markers appear after an #include
  *    (entering and leaving it), a skipped #if block and a #line.
  *  - Directive lines and comment lines (`#`, white space, prose: the 2008

@@ -12,6 +12,8 @@ typedef struct G {
   ast_buf *o;
   ast_map *gnames; /* VP names taken program-wide */
   ast_map *lnames; /* VP names taken in the current body */
+  ast_map *gnext;  /* base -> every base_N below N is in gnames */
+  ast_map *lnext;  /* base -> every base_N below N is taken (this body) */
   const char **temps; /* string temporaries of the current body */
   int ntemps, nexttemp;
 } G;
@@ -57,10 +59,21 @@ static const char *vpname(G *g, const char *name, int global) {
     snprintf(cut, sizeof cut, "%s", name);
     snprintf(base, sizeof base, "%s%s", upper_name(cut) ? "v_" : "", cut);
     if (!taken(g, base)) s = ast_strdup(g->c, base);
-    for (int i = 1; !s; i++) {
-      const char *t = ast_fmt(g->c, "%s_%d", base, i);
+    /* Suffixes below the remembered ones are known taken (names are never
+     * freed): each N is tried once per body, not once per name. */
+    uintptr_t gn = (uintptr_t)ast_map_get(g->gnext, base), i = gn ? gn : 1;
+    ast_map *lm = global ? NULL : g->lnext;
+    uintptr_t ln = lm ? (uintptr_t)ast_map_get(lm, base) : 0;
+    if (ln > i) i = ln;
+    for (; !s; i++) {
+      const char *t = ast_fmt(g->c, "%s_%d", base, (int)i);
       if (!taken(g, t)) s = t;
+      else if (i == (gn ? gn : 1) && ast_map_get(g->gnames, t)) gn = i + 1;
     }
+    const char *key = ast_strdup(g->c, base);
+    if (gn) ast_map_put(g->c, g->gnext, key, (void *)gn);
+    if (global) ast_map_put(g->c, g->gnext, key, (void *)i);
+    else ast_map_put(g->c, lm, key, (void *)i);
   }
   ast_map_put(g->c, global ? g->gnames : g->lnames, s, (void *)s);
   return s;
@@ -737,6 +750,7 @@ void gen_program(ast_ctx *c, chk_prog *p, ast_buf *out) {
   g->c = c;
   g->o = out;
   g->gnames = ast_map_new(c);
+  g->gnext = ast_map_new(c);
   for (chk_sym *s = p->globals; s; s = s->next) s->vpname = vpname(g, s->name, 1);
   for (ast_node *n = p->items; n; n = n->next)
     if (n->kind == N_FUNC) ((chk_sym *)n->sym)->vpname = vpname(g, n->name, 1);
@@ -745,6 +759,7 @@ void gen_program(ast_ctx *c, chk_prog *p, ast_buf *out) {
     if (n->kind == N_GLOBAL) continue;
     if (n->kind == N_FUNC && ((chk_sym *)n->sym)->generic) continue; /* its copies follow */
     g->lnames = ast_map_new(c);
+    g->lnext = ast_map_new(c);
     if (out->len) put(g, "\n");
     if (n->kind == N_FUNC) {
       mark_returns(n->b, n->dty);
@@ -765,5 +780,6 @@ void gen_program(ast_ctx *c, chk_prog *p, ast_buf *out) {
     }
     put(g, ")\n");
     g->lnames = NULL;
+    g->lnext = NULL;
   }
 }

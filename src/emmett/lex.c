@@ -57,6 +57,12 @@ static int marker(lex_state *lx) {
     file = ast_strndup(lx->c, p, (size_t)(q - p));
     p = q + 1;
   }
+  while (p < e && (*p == ' ' || *p == '\t')) p++;
+  lx->hidden = p < e && *p == '1';
+  if (lx->hidden) {
+    if (!lx->c->hidden) lx->c->hidden = ast_map_new(lx->c);
+    ast_map_put(lx->c, lx->c->hidden, file, (void *)file);
+  }
   while (p < e && *p != '\n') p++;
   if (p < e) p++;
   lx->off = (size_t)(p - lx->src);
@@ -131,8 +137,9 @@ static void lexnum(lex_state *lx, lex_tok *t) {
   while (p < e && strchr("uUlL", *p)) p++;
   if (p < e || (base == 16 && nd == 0)) {
     t->kind = LEX_ERR;
-    t->text = ast_fmt(lx->c, "invalid integer literal '%.*s'",
-                      (int)(lx->off - s > 64 ? 64 : lx->off - s), lx->src + s);
+    t->text = lx->hidden ? "invalid integer literal"
+                         : ast_fmt(lx->c, "invalid integer literal '%.*s'",
+                                   (int)(lx->off - s > 64 ? 64 : lx->off - s), lx->src + s);
     return;
   }
   t->kind = LEX_NUM;
@@ -187,7 +194,8 @@ static int lexchar(lex_state *lx, lex_tok *t, int quote) {
   t->kind = LEX_ERR;
   t->pos = p;
   t->text = ch == -1 || ch == '\n' ? "missing terminating character"
-                                   : ast_fmt(lx->c, "unknown escape sequence '\\%c'", ch);
+            : lx->hidden            ? "unknown escape sequence"
+                                    : ast_fmt(lx->c, "unknown escape sequence '\\%c'", ch);
   return -1;
 }
 
@@ -266,8 +274,9 @@ void lex_next(lex_state *lx, lex_tok *t) {
     while (n--) adv(lx);
   } else {
     t->kind = LEX_ERR;
-    t->text = isprint(ch) ? ast_fmt(lx->c, "stray '%c' in program", ch)
-                          : ast_fmt(lx->c, "stray '\\x%02x' in program", ch);
+    t->text = lx->hidden  ? "stray character in program"
+              : isprint(ch) ? ast_fmt(lx->c, "stray '%c' in program", ch)
+                            : ast_fmt(lx->c, "stray '\\x%02x' in program", ch);
     adv(lx);
   }
   t->end = here(lx);

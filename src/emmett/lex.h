@@ -1,6 +1,8 @@
 /*
  * lex.h - the Emmett lexer.  Reads preprocessed text (lines `#line N "FILE"`
- * are position markers) one token at a time.  A malformed token comes back
+ * are position markers; `#line N "FILE" 1` marks text from an #include,
+ * whose FILE the lexer adds to ast_ctx.hidden and whose characters its
+ * messages never quote) one token at a time.  A malformed token comes back
  * as LEX_ERR with its message, so the parser reports it only when it gets
  * there (the first problem in source order wins).  Probe names are raw text,
  * not tokens: lex_rawname rescans from a token's start.
@@ -30,6 +32,7 @@ typedef struct lex_state {
   size_t len, off;
   int line, col;
   const char *file;
+  int hidden;       /* reading text from an #include */
 } lex_state;
 
 void lex_init(lex_state *lx, ast_ctx *c, const char *src, size_t len,

@@ -32,7 +32,7 @@ static lex_tok *peek(P *p, int k) {
 
 static lex_tok *cur(P *p) {
   lex_tok *t = peek(p, 0);
-  if (t->kind == LEX_ERR) ast_error(p->c, t->pos, "%s", t->text);
+  if (t->kind == LEX_ERR) ast_error_msg(p->c, t->pos, t->text); /* lex.c hides */
   return t;
 }
 
@@ -60,7 +60,9 @@ static const char *spell(P *p, const lex_tok *t) {
   case LEX_EOF: return "end of file";
   case LEX_NUM: return "number";
   case LEX_STR: return "string";
-  default: return ast_fmt(p->c, "'%s'", t->text);
+  default:
+    if (ast_hidden(p->c, t->pos)) return t->kind == LEX_ID ? "a name" : "punctuation";
+    return ast_fmt(p->c, "'%s'", t->text);
   }
 }
 
@@ -68,14 +70,16 @@ static const char *spell(P *p, const lex_tok *t) {
  * the previous token; with what NULL: "expected ')' before 'x'". */
 static void expect(P *p, const char *s, const char *what) {
   if (accept(p, s)) return;
-  if (what) ast_error(p->c, p->prev.end, "expected '%s' after %s", s, what);
-  ast_error(p->c, cur(p)->pos, "expected '%s' before %s", s, spell(p, cur(p)));
+  /* s and what are the parser's own words: said even in an #include */
+  if (what) ast_error_msg(p->c, p->prev.end, ast_fmt(p->c, "expected '%s' after %s", s, what));
+  ast_error_msg(p->c, cur(p)->pos,
+                ast_fmt(p->c, "expected '%s' before %s", s, spell(p, cur(p))));
 }
 
 static const char *ident(P *p, const char *what) {
   lex_tok *t = cur(p);
   if (t->kind != LEX_ID)
-    ast_error(p->c, t->pos, "expected %s before %s", what, spell(p, t));
+    ast_error_msg(p->c, t->pos, ast_fmt(p->c, "expected %s before %s", what, spell(p, t)));
   next(p);
   return p->prev.text;
 }
@@ -148,7 +152,7 @@ static ty_type *parse_declarator(P *p, ty_type *base, const char **name,
       ast_error(p->c, cur(p)->pos, "expected a name before '%s'", cur(p)->text);
     *name = ident(p, "a name");
   } else if (need_name) {
-    ast_error(p->c, cur(p)->pos, "expected a name before %s", spell(p, cur(p)));
+    ast_error_msg(p->c, cur(p)->pos, ast_fmt(p->c, "expected a name before %s", spell(p, cur(p))));
   }
   /* Arrays: dimensions apply innermost last, as in C. */
   uint64_t dims[8];
@@ -248,7 +252,7 @@ static ty_type *parse_base_type(P *p) {
   lex_tok *t = cur(p);
   if (tis(t, "$"))
     ast_error(p->c, t->pos, "external types ($module.type) are not supported");
-  if (t->kind != LEX_ID) ast_error(p->c, t->pos, "expected a type before %s", spell(p, t));
+  if (t->kind != LEX_ID) ast_error_msg(p->c, t->pos, ast_fmt(p->c, "expected a type before %s", spell(p, t)));
   ty_type *bt = basic_type(t->text);
   if (bt) {
     next(p);
@@ -276,7 +280,7 @@ static ty_type *parse_base_type(P *p) {
       if (st->complete) ast_error(p->c, p->prev.pos, "redefinition of '%s'", tag);
       parse_struct_body(p, st);
     } else if (!tag) {
-      ast_error(p->c, cur(p)->pos, "expected '{' before %s", spell(p, cur(p)));
+      ast_error_msg(p->c, cur(p)->pos, ast_fmt(p->c, "expected '{' before %s", spell(p, cur(p))));
     }
     return st;
   }
@@ -323,21 +327,30 @@ static ast_node *parse_primary(P *p) {
   if (t->kind == LEX_STR) {
     n = mk(p, N_STR, t->pos);
     /* Adjacent literals concatenate; a C string ends at its first NUL. */
-    const char *acc = "";
-    size_t len = 0;
+    /* The buffer doubles (old ones stay in the arena): linear however many
+     * pieces there are. */
+    char *acc = NULL;
+    size_t len = 0, cap = 0;
+    int nul = 0;
     while (cur(p)->kind == LEX_STR) {
       size_t add = strnlen(cur(p)->str, cur(p)->slen);
-      if (len == strlen(acc)) { /* nothing after a NUL counts */
-        char *j = ast_alloc(p->c, len + add + 1);
-        memcpy(j, acc, len);
-        memcpy(j + len, cur(p)->str, add);
-        acc = j;
+      if (!nul) { /* nothing after a NUL counts */
+        if (len + add + 1 > cap) {
+          size_t nc = cap ? cap * 2 : 64;
+          while (nc < len + add + 1) nc *= 2;
+          char *j = ast_alloc(p->c, nc);
+          if (len) memcpy(j, acc, len);
+          acc = j;
+          cap = nc;
+        }
+        memcpy(acc + len, cur(p)->str, add);
         len += add;
+        acc[len] = 0;
       }
-      if (add < cur(p)->slen) len = (size_t)-1; /* saw a NUL */
+      if (add < cur(p)->slen) nul = 1;
       next(p);
     }
-    n->str = acc;
+    n->str = acc ? acc : "";
     return n;
   }
   if (t->kind == LEX_ID) {
@@ -365,7 +378,7 @@ static ast_node *parse_primary(P *p) {
     p->depth--;
     return n;
   }
-  ast_error(p->c, t->pos, "expected expression before %s", spell(p, t));
+  ast_error_msg(p->c, t->pos, ast_fmt(p->c, "expected expression before %s", spell(p, t)));
 }
 
 static ast_node *parse_postfix(P *p) {
@@ -963,7 +976,7 @@ static ast_node **parse_toplevel(P *p, ast_node **tail) {
   }
   if (starts_decl(p)) return parse_global(p, tail);
   if (t->kind != LEX_ID)
-    ast_error(p->c, t->pos, "expected a declaration or a probe before %s", spell(p, t));
+    ast_error_msg(p->c, t->pos, ast_fmt(p->c, "expected a declaration or a probe before %s", spell(p, t)));
   for (int i = 0; keywords[i]; i++)
     if (tis(t, keywords[i]))
       ast_error(p->c, t->pos, "'%s' outside of a probe or function", t->text);

@@ -48,6 +48,7 @@ typedef struct fn {
   int ncode, cap;
   int nlocals, nslots, maxstack, cost, recursive;
   int *callees, ncallees;
+  unsigned callwalk; /* the walk that last recorded a call of this one */
   use *uses;
   int nuses;
   int mark;
@@ -67,6 +68,13 @@ typedef struct loop {
   int cont[MAX_JUMPS], ncont;
 } loop;
 
+/* Names to indexes (open addressing, index + 1 in each slot, 0 empty),
+ * so that a name costs O(1) however many globals or functions there are. */
+typedef struct ntab {
+  int *slot;
+  size_t cap, n;
+} ntab;
+
 typedef struct cx {
   const char *file;
   const vp_limits *lim;
@@ -75,12 +83,16 @@ typedef struct cx {
   int final, changed;
   gsym *g;
   int ng;
+  ntab gtab;      /* global names -> index in g */
   fn *f;
   int nf;
+  ntab ftab;      /* defun names -> index in f */
+  unsigned walkno;
   int nints, nstrs, nshared, naggrs, nbags;
   /* strings pool */
   char *pool;
   size_t npool, cappool;
+  ntab ptab;      /* pool offsets of the strings in it, by content */
   /* the function being walked */
   fn *cur;
   local sc[MAX_SCOPE];
@@ -119,15 +131,60 @@ static void *grow(void *p, int n, int *cap, size_t sz) {
   return p;
 }
 
+/* ---- name tables ---- */
+
+static size_t hash_str(const char *s) {
+  size_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* The slot for name: its entry, or the empty slot where it would go.
+ * key(c, i) is the name of entry i. */
+static int *nt_slot(cx *c, ntab *t, const char *name,
+                    const char *(*key)(cx *, int)) {
+  size_t m = t->cap - 1, h = hash_str(name) & m;
+  while (t->slot[h] && strcmp(key(c, t->slot[h] - 1), name))
+    h = (h + 1) & m;
+  return &t->slot[h];
+}
+
+static void nt_add(cx *c, ntab *t, const char *name, int i,
+                   const char *(*key)(cx *, int)) {
+  if (2 * (t->n + 1) > t->cap) { /* at most half full */
+    ntab o = *t;
+    t->cap = o.cap ? o.cap * 2 : 64;
+    t->slot = calloc(t->cap, sizeof *t->slot);
+    if (!t->slot)
+      abort();
+    for (size_t k = 0; k < o.cap; k++)
+      if (o.slot[k])
+        *nt_slot(c, t, key(c, o.slot[k] - 1), key) = o.slot[k];
+    free(o.slot);
+  }
+  int *sl = nt_slot(c, t, name, key);
+  if (!*sl)
+    t->n++;
+  *sl = i + 1;
+}
+
+static int nt_find(cx *c, ntab *t, const char *name,
+                   const char *(*key)(cx *, int)) {
+  return t->cap ? *nt_slot(c, t, name, key) - 1 : -1;
+}
+
+static const char *gkey(cx *c, int i) { return c->g[i].name; }
+static const char *fkey(cx *c, int i) { return c->f[i].name; }
+static const char *pkey(cx *c, int i) { return c->pool + i; }
+
 /* ---- string pool ---- */
 
 static uint32_t intern(cx *c, const char *s) {
   size_t n = strlen(s) + 1;
-  for (size_t i = 0; i + n <= c->npool;) { /* share identical strings */
-    if (!memcmp(c->pool + i, s, n))
-      return (uint32_t)i;
-    i += strlen(c->pool + i) + 1;
-  }
+  int at = nt_find(c, &c->ptab, s, pkey); /* share identical strings */
+  if (at >= 0)
+    return (uint32_t)at;
   while (c->npool + n > c->cappool) {
     c->cappool = c->cappool ? c->cappool * 2 : 256;
     c->pool = realloc(c->pool, c->cappool);
@@ -136,6 +193,7 @@ static uint32_t intern(cx *c, const char *s) {
   }
   memcpy(c->pool + c->npool, s, n);
   c->npool += n;
+  nt_add(c, &c->ptab, s, (int)(c->npool - n), pkey);
   return (uint32_t)(c->npool - n);
 }
 
@@ -231,17 +289,13 @@ static int reserved(const char *s) {
 }
 
 static const gsym *gfind(cx *c, const char *name) {
-  for (int i = 0; i < c->ng; i++)
-    if (!strcmp(c->g[i].name, name))
-      return &c->g[i];
-  return NULL;
+  int i = nt_find(c, &c->gtab, name, gkey);
+  return i >= 0 ? &c->g[i] : NULL;
 }
 
 static fn *ffind(cx *c, const char *name) {
-  for (int i = 0; i < c->nf; i++)
-    if (!c->f[i].is_probe && !strcmp(c->f[i].name, name))
-      return &c->f[i];
-  return NULL;
+  int i = nt_find(c, &c->ftab, name, fkey);
+  return i >= 0 ? &c->f[i] : NULL;
 }
 
 static local *lfind(cx *c, const char *name) {
@@ -761,14 +815,15 @@ static char call_user(cx *c, const vpr_node *n, fn *f) {
   word(c, (uint32_t)slot);
   fn *cur = c->cur;
   int k = (int)(f - c->f);
-  int found = 0;
-  for (int i = 0; i < cur->ncallees; i++)
-    found |= cur->callees[i] == k;
-  if (!found) {
-    cur->callees = realloc(cur->callees,
-                           (size_t)(cur->ncallees + 1) * sizeof(int));
-    if (!cur->callees)
-      abort();
+  if (f->callwalk != c->walkno) { /* a callee once per walk, in O(1) */
+    f->callwalk = c->walkno;
+    int cap = cur->ncallees;
+    if ((cap & (cap - 1)) == 0) {
+      cur->callees = realloc(cur->callees,
+                             (size_t)(cap ? 2 * cap : 4) * sizeof(int));
+      if (!cur->callees)
+        abort();
+    }
     cur->callees[cur->ncallees++] = k;
   }
   return f->ret ? f->ret : 'i';
@@ -1092,6 +1147,7 @@ static void walk_fn(cx *c, fn *f) {
   if (!c->final && setjmp(c->walk))
     return;
   c->cur = f;
+  c->walkno++;
   f->ncode = 0;
   f->nlocals = f->nparams;
   f->nslots = f->maxstack = f->cost = 0;
@@ -1125,7 +1181,9 @@ static void add_global(cx *c, const vpr_node *form, int kind, int index) {
   c->g = realloc(c->g, (size_t)(c->ng + 1) * sizeof *c->g);
   if (!c->g)
     abort();
-  c->g[c->ng++] = (gsym){nm->s, kind, index, form};
+  c->g[c->ng] = (gsym){nm->s, kind, index, form};
+  nt_add(c, &c->gtab, nm->s, c->ng, gkey);
+  c->ng++;
 }
 
 static void version(cx *c, const vpr_node *f) {
@@ -1217,6 +1275,7 @@ static void declare(cx *c, const vpr_node *f, int *nprobes) {
       err(c, ps, "a function takes at most %d parameters", VPI_MAX_ARGS);
     fn *fn_ = add_fn(c);
     fn_->name = f->kids[1]->s;
+    nt_add(c, &c->ftab, fn_->name, c->nf - 1, fkey);
     fn_->def = f;
     fn_->body = 3;
     fn_->nparams = ps->nkids;
@@ -1258,15 +1317,110 @@ static void declare(cx *c, const vpr_node *f, int *nprobes) {
   }
 }
 
-static int reaches(cx *c, int from, int target) {
-  fn *f = &c->f[from];
-  if (f->mark)
-    return 0;
-  f->mark = 1;
-  for (int i = 0; i < f->ncallees; i++)
-    if (f->callees[i] == target || reaches(c, f->callees[i], target))
-      return 1;
-  return 0;
+static void clear_marks(cx *c) {
+  for (int i = 0; i < c->nf; i++)
+    c->f[i].mark = 0;
+}
+
+/* The call graph, walked without recursion (a chain of a million calls
+ * must not overflow the stack) and in time linear in its size. */
+
+/* Functions in post-order of the call graph (callees before callers, from
+ * each function in index order): the order in which one typing pass
+ * carries a type from a callee to all its callers. */
+static int *post_order(cx *c) {
+  int *out = malloc((size_t)c->nf * sizeof *out + 1);
+  int *stk = malloc((size_t)c->nf * sizeof *stk + 1);
+  int *next = calloc((size_t)c->nf + 1, sizeof *next);
+  if (!out || !stk || !next)
+    abort();
+  int no = 0;
+  clear_marks(c);
+  for (int r = 0; r < c->nf; r++) {
+    if (c->f[r].mark)
+      continue;
+    int sp = 0;
+    stk[sp++] = r;
+    c->f[r].mark = 1;
+    while (sp) {
+      fn *f = &c->f[stk[sp - 1]];
+      if (next[stk[sp - 1]] < f->ncallees) {
+        int k = f->callees[next[stk[sp - 1]]++];
+        if (!c->f[k].mark) {
+          c->f[k].mark = 1;
+          stk[sp++] = k;
+        }
+      } else {
+        out[no++] = stk[--sp];
+      }
+    }
+  }
+  free(stk);
+  free(next);
+  return out;
+}
+
+/* Sets f->recursive: f is on a cycle of calls (Tarjan's strongly connected
+ * components; a function alone in its component is recursive only if it
+ * calls itself). */
+static void mark_recursive(cx *c) {
+  int n = c->nf, *idx = malloc((size_t)n * sizeof(int) + 1),
+      *low = malloc((size_t)n * sizeof(int) + 1),
+      *next = calloc((size_t)n + 1, sizeof(int)),
+      *stk = malloc((size_t)n * sizeof(int) + 1),
+      *call = malloc((size_t)n * sizeof(int) + 1);
+  char *on = calloc((size_t)n + 1, 1);
+  if (!idx || !low || !next || !stk || !call || !on)
+    abort();
+  for (int i = 0; i < n; i++)
+    idx[i] = -1;
+  int counter = 0, ns = 0;
+  for (int r = 0; r < n; r++) {
+    if (idx[r] >= 0)
+      continue;
+    int nc = 0;
+    call[nc++] = r;
+    idx[r] = low[r] = counter++;
+    stk[ns++] = r;
+    on[r] = 1;
+    while (nc) {
+      int v = call[nc - 1];
+      fn *f = &c->f[v];
+      if (next[v] < f->ncallees) {
+        int w = f->callees[next[v]++];
+        if (w == v)
+          f->recursive = 1;
+        if (idx[w] < 0) {
+          idx[w] = low[w] = counter++;
+          stk[ns++] = w;
+          on[w] = 1;
+          call[nc++] = w;
+        } else if (on[w] && idx[w] < low[v]) {
+          low[v] = idx[w];
+        }
+        continue;
+      }
+      nc--;
+      if (nc && low[v] < low[call[nc - 1]])
+        low[call[nc - 1]] = low[v];
+      if (low[v] != idx[v])
+        continue;
+      int w, size = 0; /* v roots a component: pop it */
+      do {
+        w = stk[--ns];
+        on[w] = 0;
+        size++;
+      } while (w != v);
+      for (int k = ns + size - 1; size > 1 && k >= ns; k--)
+        c->f[stk[k]].recursive = 1;
+    }
+  }
+  free(idx);
+  free(low);
+  free(next);
+  free(stk);
+  free(call);
+  free(on);
 }
 
 static void check_domains(cx *c, int from, const fn *probe) {
@@ -1287,9 +1441,68 @@ static void check_domains(cx *c, int from, const fn *probe) {
     check_domains(c, f->callees[i], probe);
 }
 
-static void clear_marks(cx *c) {
-  for (int i = 0; i < c->nf; i++)
-    c->f[i].mark = 0;
+/* bad[i]: function i uses, itself or through its calls, a built-in that
+ * is missing in every domain of dom.  One pass over the reversed call
+ * graph; each function enters the work list at most once. */
+static char *bad_for(cx *c, int dom) {
+  int n = c->nf, ne = 0;
+  for (int i = 0; i < n; i++)
+    ne += c->f[i].ncallees;
+  int *first = calloc((size_t)n + 2, sizeof(int)), *callers =
+      malloc((size_t)ne * sizeof(int) + 1), *work = malloc((size_t)n * sizeof(int) + 1);
+  char *bad = calloc((size_t)n + 1, 1);
+  if (!first || !callers || !work || !bad)
+    abort();
+  for (int i = 0; i < n; i++) /* callers of k: callers[first[k]..first[k+1]) */
+    for (int j = 0; j < c->f[i].ncallees; j++)
+      first[c->f[i].callees[j] + 2]++;
+  for (int k = 0; k < n; k++)
+    first[k + 2] += first[k + 1];
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < c->f[i].ncallees; j++)
+      callers[first[c->f[i].callees[j] + 1]++] = i;
+  int nw = 0;
+  for (int i = 0; i < n; i++)
+    for (int u = 0; u < c->f[i].nuses && !bad[i]; u++)
+      if (!(c->f[i].uses[u].domains & dom)) {
+        bad[i] = 1;
+        work[nw++] = i;
+      }
+  while (nw) {
+    int k = work[--nw];
+    for (int j = first[k]; j < first[k + 1]; j++)
+      if (!bad[callers[j]]) {
+        bad[callers[j]] = 1;
+        work[nw++] = callers[j];
+      }
+  }
+  free(first);
+  free(callers);
+  free(work);
+  return bad;
+}
+
+/* Each probe reaches only built-ins of its domain.  The reachability is
+ * computed once per distinct domain mask; the walk that names the culprit
+ * runs only for a probe that has one. */
+static void check_all_domains(cx *c) {
+  char *bad[VP_DOM_ALL + 1] = {0};
+  for (int i = 0; i < c->nf; i++) {
+    int d = c->f[i].domain & VP_DOM_ALL;
+    if (!c->f[i].is_probe)
+      continue;
+    if (!bad[d])
+      bad[d] = bad_for(c, d);
+    if (bad[d][i]) {
+      for (int k = 0; k <= VP_DOM_ALL; k++)
+        free(bad[k]);
+      clear_marks(c);
+      check_domains(c, i, &c->f[i]); /* fails */
+      return;
+    }
+  }
+  for (int k = 0; k <= VP_DOM_ALL; k++)
+    free(bad[k]);
 }
 
 /* ---- image writing ---- */
@@ -1419,26 +1632,22 @@ static void lower(cx *c, const vpr_node *top) {
   c->final = 0;
   for (int pass = 0; pass < 2 * c->nf + 4; pass++) {
     c->changed = 0;
+    int *order = pass ? post_order(c) : NULL; /* the calls are known now */
     for (int i = 0; i < c->nf; i++)
-      walk_fn(c, &c->f[i]);
+      walk_fn(c, &c->f[order ? order[i] : i]);
+    free(order);
     if (!c->changed)
       break;
   }
   c->final = 1;
   c->npool = 0;
+  free(c->ptab.slot);
+  c->ptab = (ntab){0};
   c->uses_tsc = 0;
   for (int i = 0; i < c->nf; i++)
     walk_fn(c, &c->f[i]);
-  for (int i = 0; i < c->nf; i++) {
-    clear_marks(c);
-    c->f[i].recursive = reaches(c, i, i);
-  }
-  for (int i = 0; i < c->nf; i++) {
-    if (!c->f[i].is_probe)
-      continue;
-    clear_marks(c);
-    check_domains(c, i, &c->f[i]);
-  }
+  mark_recursive(c);
+  check_all_domains(c);
   size_t len;
   unsigned char *b = serialize(c, top, &len);
   if (len > c->lim->max_code) {
@@ -1471,6 +1680,9 @@ unsigned char *vpv_lower(const vpr_node *top, const char *file,
   free(c->f);
   free(c->g);
   free(c->pool);
+  free(c->gtab.slot);
+  free(c->ftab.slot);
+  free(c->ptab.slot);
   free(c);
   return out;
 }

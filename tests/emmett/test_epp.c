@@ -372,29 +372,29 @@ static void test_include(void **state) {
   assert_string_equal(out,
       "\n"
       "\n"
-      "#line 1 \"" DIR "/a.emh\"\n"
+      "#line 1 \"" DIR "/a.emh\" 1\n"
       "\n"
       "int a = 11;\n"
       "#line 3 \"" DIR "/main.emt\"\n"
       "x = 11;\n"
       "\n"
-      "#line 1 \"" DIR "/inc/b.emh\"\n"
+      "#line 1 \"" DIR "/inc/b.emh\" 1\n"
       "int b;\n"
       "#line 5 \"" DIR "/main.emt\"\n"
       "\n"
-      "#line 1 \"" DIR "/same.emh\"\n"   /* beside the includer wins */
+      "#line 1 \"" DIR "/same.emh\" 1\n"   /* beside the includer wins */
       "beside\n"
       "#line 6 \"" DIR "/main.emt\"\n"
       "\n"
-      "#line 1 \"" DIR "/inc/only.emh\"\n"
+      "#line 1 \"" DIR "/inc/only.emh\" 1\n"
       "only in incdir\n"
       "#line 7 \"" DIR "/main.emt\"\n"
       "\n"
-      "#line 1 \"" DIR "/inc/nested.emh\"\n"
+      "#line 1 \"" DIR "/inc/nested.emh\" 1\n"
       "\n"
-      "#line 1 \"" DIR "/inc/b.emh\"\n"  /* beside nested.emh, in inc/ */
+      "#line 1 \"" DIR "/inc/b.emh\" 1\n"  /* beside nested.emh, in inc/ */
       "int b;\n"
-      "#line 2 \"" DIR "/inc/nested.emh\"\n"
+      "#line 2 \"" DIR "/inc/nested.emh\" 1\n"
       "nested\n"
       "#line 8 \"" DIR "/main.emt\"\n"
       "end\n");
@@ -410,13 +410,13 @@ static void test_include(void **state) {
   em_opts o = {NULL, 0, both, 2, NULL, 0, NULL};
   out = epp_run("#include \"same.emh\"\n", "nowhere/t.emt", &o, err, sizeof err);
   assert_non_null(out);
-  assert_string_equal(out, "\n#line 1 \"" DIR "/same.emh\"\nbeside\n");
+  assert_string_equal(out, "\n#line 1 \"" DIR "/same.emh\" 1\nbeside\n");
   free(out);
 
   /* a macro may name the file */
   out = ppd("#define F <only.emh>\n#include F\n", NULL, 0);
   assert_non_null(out);
-  assert_string_equal(out, "\n\n#line 1 \"" DIR "/inc/only.emh\"\nonly in incdir\n");
+  assert_string_equal(out, "\n\n#line 1 \"" DIR "/inc/only.emh\" 1\nonly in incdir\n");
   free(out);
 
   expect_err("\n #include \"nope.emt\"\n", "t.emt:2:11: error: cannot find include file 'nope.emt'");
@@ -429,7 +429,8 @@ static void test_include_errors(void **state) {
   em_opts o = {NULL, 0, inc, 1, NULL, 0, NULL};
   /* errors inside an included file name it */
   assert_null(epp_run("#include \"err.emh\"\n", "t.emt", &o, err, sizeof err));
-  assert_string_equal(err, DIR "/err.emh:2:1: error: stop in include");
+  /* ... but never quote its text: #error text stays in the file */
+  assert_string_equal(err, DIR "/err.emh:2:1: error: #error in an included file");
   assert_null(epp_run("#include \"badif.emh\"\n", "t.emt", &o, err, sizeof err));
   assert_string_equal(err, DIR "/badif.emh:2:1: error: unterminated #if");
   /* an #if must end in its own file */
