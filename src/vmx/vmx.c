@@ -41,15 +41,19 @@ typedef struct vmx_chan {
   size_t nin;
 } vmx_chan;
 
-/* Our mapping of the shared region. */
+/* Our mapping of the shared region.  The process can write all of it, so
+ * what we laid out is kept here too (h, the space's view; the points and
+ * strings are the plan's): no count or offset is read back from the
+ * region, only what the agent reports (placement, state, its error). */
 typedef struct vmx_region {
   int fd;
   void *mem;
   size_t size;
   vmx_shared *hdr;
+  vmx_shared h;    /* the header as written */
   vmx_point *pts;
-  char *str;
   rt_space *space;
+  rt_view *view;
 } vmx_region;
 
 static void vmx_region_free(vmx_region *rg);
@@ -201,7 +205,8 @@ static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan 
   char *m = rg->mem;
   memcpy(m + h.image_off, ibytes, ilen);
   rg->space = rt_space_init(m + h.space_off, slen, &lay);
-  if (!rg->space) {
+  rg->view = rg->space ? rt_view_new(rg->space, slen) : NULL;
+  if (!rg->view) {
     snprintf(err, cap, "shared region: cannot lay out the runtime space");
     vmx_region_free(rg);
     return -1;
@@ -212,14 +217,15 @@ static int vmx_region_build(vmx_region *rg, const vp_image *img, const vmx_plan 
   if (nuw) memcpy(m + h.unwind_off, uw, (size_t)nuw * sizeof(vmx_unwind));
   memcpy(m, &h, sizeof h);
   rg->hdr = (vmx_shared *)m;
+  rg->h = h;
   rg->pts = (vmx_point *)(m + h.points_off);
-  rg->str = m + h.str_off;
   return 0;
 }
 
 static void vmx_region_free(vmx_region *rg) {
   if (rg->mem && rg->mem != MAP_FAILED) munmap(rg->mem, rg->size);
   if (rg->fd >= 0) close(rg->fd);
+  rt_view_free(rg->view);
   memset(rg, 0, sizeof *rg);
   rg->fd = -1;
 }
@@ -251,17 +257,52 @@ static int vmx_agent_path(char *out, size_t cap, char *err, size_t ecap) {
 
 /* ---- loading ---- */
 
-static void vmx_report_placement(const vmx_region *rg, FILE *err) {
-  const char *last = NULL;
-  for (uint32_t i = 0; i < rg->hdr->npoints; i++) {
-    const vmx_point *pt = &rg->pts[i];
-    const char *name = rg->str + pt->name_off;
-    if (pt->how == VMX_HOW_TRAP && (!last || strcmp(last, name)))
-      fprintf(err, "vprobe: %s: placed as a trap (slower)\n", name);
-    else if (pt->how == VMX_HOW_FAILED)
-      fprintf(err, "vprobe: %s: could not be placed\n", name);
+/* Only how comes from the region: the points and names are the plan's. */
+static void vmx_agent_error(const vmx_region *rg, char *out, size_t cap);
+
+/* One line per point the agent could not place (with the agent's first
+ * reason), and the trap sites: each by name when there are a few, else
+ * counted on one line (a glob over a library can make dozens). */
+static void vmx_report_placement(const vmx_region *rg, const vmx_plan *pl,
+                                 FILE *err) {
+  const char *last = NULL, *first[3];
+  uint32_t ntraps = 0;
+  char why[sizeof rg->hdr->agent_error];
+  vmx_agent_error(rg, why, sizeof why);
+  for (uint32_t i = 0; i < rg->h.npoints && i < pl->npts; i++) {
+    uint32_t how = __atomic_load_n(&rg->pts[i].how, __ATOMIC_RELAXED);
+    const char *name = pl->str + pl->pts[i].name_off;
+    if (how == VMX_HOW_TRAP && (!last || strcmp(last, name))) {
+      if (ntraps < 3) first[ntraps] = name;
+      ntraps++;
+    } else if (how == VMX_HOW_FAILED) {
+      fprintf(err, "vprobe: %s: could not be placed%s%s\n", name, why[0] ? ": " : "", why);
+    }
     last = name;
   }
+  if (ntraps > 3)
+    fprintf(err, "vprobe: %u probe points placed as traps (slower), %s, %s, %s...\n", ntraps,
+            first[0], first[1], first[2]);
+  else
+    for (uint32_t i = 0; i < ntraps; i++)
+      fprintf(err, "vprobe: %s: placed as a trap (slower)\n", first[i]);
+}
+
+/* Text from the process goes to the user's terminal: printable only. */
+static void vmx_printable(char *t) {
+  for (; *t; t++)
+    if (*t < 0x20 || *t == 0x7f) *t = '?';
+}
+
+/* The agent's error text, copied out of the region once, cut at its NUL
+ * or its field's end, anything unprintable shown as '?'. */
+static void vmx_agent_error(const vmx_region *rg, char *out, size_t cap) {
+  char e[sizeof rg->hdr->agent_error];
+  memcpy(e, rg->hdr->agent_error, sizeof e);
+  size_t n = 0;
+  for (; n + 1 < cap && n < sizeof e && e[n]; n++)
+    out[n] = e[n] >= 0x20 && e[n] < 0x7f ? e[n] : '?';
+  if (cap) out[n] = 0;
 }
 
 /* Send LOAD with the region and wait for the verdict. */
@@ -270,15 +311,17 @@ static int vmx_load(vmx_chan *ch, vmx_region *rg, char *err, size_t cap) {
     snprintf(err, cap, "agent: cannot send LOAD: %s", strerror(errno));
     return -1;
   }
-  char line[512];
+  char line[512], why[201];
   int r = vmx_recv_line(ch, line, sizeof line, AGENT_TIMEOUT_MS);
   if (r == 1 && strcmp(line, "OK") == 0) return 0;
+  if (r == 1) vmx_printable(line);
+  if (r < 0) vmx_agent_error(rg, why, sizeof why);
   if (r == 1 && strncmp(line, "ERR", 3) == 0)
     snprintf(err, cap, "agent: %.300s", line[3] ? line + 4 : "load failed");
   else if (r == 0)
     snprintf(err, cap, "agent: no answer to LOAD in %d s", AGENT_TIMEOUT_MS / 1000);
-  else if (r < 0 && rg->hdr->agent_error[0])
-    snprintf(err, cap, "agent: %.200s", rg->hdr->agent_error);
+  else if (r < 0 && why[0])
+    snprintf(err, cap, "agent: %s", why);
   else
     snprintf(err, cap, "agent: unexpected answer to LOAD: %.200s", r == 1 ? line : "(closed)");
   return -1;
@@ -296,6 +339,7 @@ typedef struct run {
   vmx_plan pl;
   esym_proc *proc;
   int status;            /* exit status of a launched command, -1 unknown */
+  int corrupt;           /* the region was found corrupt: probes ended */
   char err[512];
 } run;
 
@@ -445,25 +489,17 @@ static int proc_ids(int pid, int *uid, int *gid) {
   return *uid >= 0 && *gid >= 0 ? 0 : -1;
 }
 
-/* Read a C string from the process (for dlerror). */
-static void read_cstr(int pid, uint64_t addr, char *out, size_t cap) {
-  out[0] = 0;
-  if (!addr || inj_read(pid, addr, out, cap - 1) != 0) {
-    /* the string may end near a page end: shorter reads */
-    for (size_t i = 0; i + 1 < cap && addr; i++)
-      if (inj_read(pid, addr + i, out + i, 1) != 0 || !out[i]) { out[i] = 0; break; }
-  }
-  out[cap - 1] = 0;
-}
-
-/* Attach mode: dlopen the agent and start it on the seized main thread,
- * loading the region as soon as it connects (its start function may wait
- * for LOAD before returning). */
+/* Attach mode: load the agent through a stub on one thread of the process
+ * (inject.h), which is let go before anything else; then wait for the
+ * agent to connect and load the region. */
 static int attach_inject(run *r, const char *agent) {
   const esym_fn *dl = esym_lookup(r->proc, "libc", "dlopen");
   if (!dl) dl = esym_lookup(r->proc, NULL, "dlopen");
-  if (!dl) dl = esym_lookup(r->proc, NULL, "__libc_dlopen_mode");
-  if (!dl) {
+  const esym_fn *ds = esym_lookup(r->proc, "libc", "dlsym");
+  if (!ds) ds = esym_lookup(r->proc, NULL, "dlsym");
+  const esym_fn *de = esym_lookup(r->proc, "libc", "dlerror");
+  if (!de) de = esym_lookup(r->proc, NULL, "dlerror");
+  if (!dl || !ds || !de) {
     snprintf(r->err, sizeof r->err, "process %d: no dlopen in it (a static program, or not started yet?)", r->pid);
     return -1;
   }
@@ -472,89 +508,49 @@ static int attach_inject(run *r, const char *agent) {
     snprintf(r->err, sizeof r->err, "%s", c.err);
     return -1;
   }
-  int rc = -1;
-  /* the agent patches while this thread runs our calls: it must not be
+  /* the agent patches as soon as it is loaded: the thread must not be
    * sitting inside the bytes a jump will cover (a 5-byte jump plus the
    * rest of the last instruction it displaces) */
   uint64_t *lo = calloc(r->pl.npts + 1, sizeof *lo), *hi = calloc(r->pl.npts + 1, sizeof *hi);
   int nw = 0;
-  for (uint32_t i = 0; i < r->pl.npts; i++)
+  for (uint32_t i = 0; lo && hi && i < r->pl.npts; i++)
     if (r->pl.pts[i].kind <= VMX_PT_ADDR) {
       lo[nw] = r->pl.pts[i].addr;
       hi[nw++] = r->pl.pts[i].addr + 20;
     }
-  int stepped = inj_step_out(&c, lo, hi, nw);
+  int stepped = lo && hi ? inj_step_out(&c, lo, hi, nw) : -1;
   free(lo);
   free(hi);
-  if (stepped != 0) {
-    snprintf(r->err, sizeof r->err, "%s", c.err);
-    goto out;
+  inj_req q = {dl->addr, ds->addr, de->addr, agent, VMX_AGENT_START, r->ch.path, AGENT_TIMEOUT_MS};
+  inj_res res;
+  if (stepped != 0 || inj_load(&c, &q, &res) != 0) {
+    snprintf(r->err, sizeof r->err, "%s", c.err[0] ? c.err : "out of memory");
+    inj_detach(&c);
+    return -1;
   }
-  uint64_t lib = inj_push(&c, agent, strlen(agent) + 1);
-  uint64_t sock = inj_push(&c, r->ch.path, strlen(r->ch.path) + 1);
-  uint64_t args[2] = {lib, 2 /* RTLD_NOW */}, h = 0;
-  if (!lib || !sock || inj_call(&c, dl->addr, args, 2, &h, AGENT_TIMEOUT_MS) != 0) {
-    snprintf(r->err, sizeof r->err, "%s", c.err);
-    goto out;
+  if (!res.handle || res.why[0]) {
+    snprintf(r->err, sizeof r->err, "process %d: cannot load the agent: %s", r->pid,
+             res.why[0] ? res.why : "dlopen failed");
+    return -1;
   }
-  if (!h) {
-    const esym_fn *de = esym_lookup(r->proc, NULL, "dlerror");
-    uint64_t msg = 0;
-    char why[256] = "dlopen failed";
-    if (de && inj_call(&c, de->addr, NULL, 0, &msg, 2000) == 0) read_cstr(c.pid, msg, why, sizeof why);
-    snprintf(r->err, sizeof r->err, "process %d: cannot load the agent: %s", r->pid, why);
-    goto out;
+  if ((int)res.ret != 0) {
+    snprintf(r->err, sizeof r->err, "process %d: %s failed (%d)", r->pid, VMX_AGENT_START,
+             (int)res.ret);
+    return -1;
   }
-  char e2[256];
-  esym_proc *now = esym_open(r->pid, e2, sizeof e2);
-  const esym_fn *st = NULL;
-  for (size_t i = 0; now && i < now->nfns; i++)
-    if (vmx_mod_hidden(&now->mods[now->fns[i].mod]) &&
-        strcmp(now->fns[i].name, VMX_AGENT_START) == 0)
-      st = &now->fns[i];
-  if (!st) {
-    snprintf(r->err, sizeof r->err, "process %d: agent has no %s", r->pid, VMX_AGENT_START);
-    esym_close(now);
-    goto out;
-  }
-  uint64_t start = st->addr;
-  esym_close(now);
-  uint64_t a1[1] = {sock}, ret = 0;
-  if (inj_call_start(&c, start, a1, 1) != 0) {
-    snprintf(r->err, sizeof r->err, "%s", c.err);
-    goto out;
-  }
-  int done = 0, loaded = 0;
-  for (int ms = 0; ms < 2 * AGENT_TIMEOUT_MS; ms += 2) {
-    if (!done) {
-      int p = inj_call_poll(&c, &ret);
-      if (p < 0) { snprintf(r->err, sizeof r->err, "%s", c.err); goto out; }
-      if (p > 0) {
-        done = 1;
-        if ((int)ret != 0 && !loaded && r->ch.cfd < 0) {
-          snprintf(r->err, sizeof r->err, "process %d: %s failed (%d)", r->pid,
-                   VMX_AGENT_START, (int)ret);
-          goto out;
-        }
-      }
+  for (int ms = 0; ms < AGENT_TIMEOUT_MS; ms += 2) {
+    if (vmx_chan_accept(&r->ch, r->pid))
+      return vmx_load(&r->ch, &r->rg, r->err, sizeof r->err) != 0 ? -1 : 0;
+    if (proc_gone(r)) {
+      snprintf(r->err, sizeof r->err, "process %d: ended before its agent connected", r->pid);
+      return -1;
     }
-    if (!loaded && r->ch.cfd < 0) vmx_chan_accept(&r->ch, r->pid);
-    if (!loaded && r->ch.cfd >= 0) {
-      if (vmx_load(&r->ch, &r->rg, r->err, sizeof r->err) != 0) goto out;
-      loaded = 1;
-    }
-    if (done && loaded) { rc = 0; break; }
-    usleep(2000);
+    struct pollfd pf = {r->ch.lfd, POLLIN, 0};
+    poll(&pf, 1, 2);
   }
-  if (rc != 0 && !r->err[0])
-    snprintf(r->err, sizeof r->err, "process %d: the agent did not connect in %d s",
-             r->pid, AGENT_TIMEOUT_MS / 1000);
-out:
-  if (inj_detach(&c) != 0 && rc == 0) {
-    snprintf(r->err, sizeof r->err, "process %d: cannot detach cleanly", r->pid);
-    rc = -1;
-  }
-  return rc;
+  snprintf(r->err, sizeof r->err, "process %d: the agent did not connect in %d s",
+           r->pid, AGENT_TIMEOUT_MS / 1000);
+  return -1;
 }
 
 static int attach(run *r) {
@@ -583,6 +579,30 @@ static int attach(run *r) {
   return attach_inject(r, agent);
 }
 
+/* The one line for a region found corrupt; the run then ends. */
+static void vmx_corrupt(run *r) {
+  if (r->corrupt) return;
+  r->corrupt = 1;
+  fprintf(r->s->err, "vprobe: process %d: shared memory corrupted (%s); probes ended\n",
+          r->pid, rt_view_error(r->rg.view));
+  fflush(r->s->err);
+}
+
+/* ctl_drain against our own copy of the layout: 0, or -1 once the region
+ * is found corrupt (said once). */
+static int vmx_drain(run *r, uint64_t upto) {
+  ctl_session *s = r->s;
+  if (r->corrupt) return -1;
+  /* Lost records are reported by the drain itself, once a second. */
+  rt_view_drain(r->rg.view, upto, ctl_sink, s);
+  ctl_tick(s);
+  fflush(s->out);
+  if (s->bin) fflush(s->bin);
+  if (rt_view_error(r->rg.view)) vmx_corrupt(r);
+  fflush(s->err);
+  return r->corrupt ? -1 : 0;
+}
+
 /* Poll until it is time to unload; says why on err when it is not the
  * user's doing.  Returns 1 if the agent is still there to unload. */
 static int watch(run *r, uint64_t start) {
@@ -595,7 +615,7 @@ static int watch(run *r, uint64_t start) {
     }
     struct pollfd pf[2] = {{r->ch.cfd, POLLIN, 0}, {r->pidfd, POLLIN, 0}};
     int n = poll(pf, r->pidfd >= 0 ? 2 : 1, TICK_MS);
-    ctl_drain(s, r->rg.space, rt_clock() - DRAIN_LAG_NS);
+    if (vmx_drain(r, rt_clock() - DRAIN_LAG_NS) != 0) return 1;
     if (proc_gone(r)) return 0;
     int eof = 0;
     if (n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -658,15 +678,23 @@ static int gone_call(void *self, int fn, const uint64_t *iargs,
   return -VP_EXC_MEM;
 }
 
+/* The space is checked whole first (nobody writes it any more): a corrupt
+ * one is reported and its Unload probes are not run. */
 static void unload_here(run *r, const char *comm) {
-  if (!r->rg.hdr || r->rg.hdr->agent_state == VMX_ST_UNLOADED) return;
+  if (!r->rg.hdr || r->corrupt ||
+      __atomic_load_n(&r->rg.hdr->agent_state, __ATOMIC_RELAXED) == VMX_ST_UNLOADED)
+    return;
+  if (rt_view_check(r->rg.view) != 0) {
+    vmx_corrupt(r);
+    return;
+  }
   gone_target g = {.pid = r->pid};
   snprintf(g.comm, sizeof g.comm, "%s", comm);
   vp_target t = {&g, gone_reg, gone_read, gone_call};
   rt_thread *th = rt_thread_get(r->rg.space, (uint32_t)syscall(SYS_gettid));
   if (!th) return;
-  for (uint32_t i = 0; i < r->rg.hdr->npoints; i++) {
-    const vmx_point *pt = &r->rg.pts[i];
+  for (uint32_t i = 0; i < r->pl.npts; i++) {
+    const vmx_point *pt = &r->pl.pts[i];
     if (pt->kind != VMX_PT_TIMER || pt->addr != UINT64_MAX) continue;
     vp_fire f = {.probe = (int)pt->probe, .target = &t};
     vp_run(th, r->s->img, &f);
@@ -731,18 +759,19 @@ int vmx_run(ctl_session *s) {
     }
     rc = 1;
   } else {
-    vmx_report_placement(&r.rg, s->err);
+    vmx_report_placement(&r.rg, &r.pl, s->err);
     char comm[64];
     proc_comm(r.pid, comm, sizeof comm);
     uint64_t start = rt_clock();
     if (watch(&r, start)) unload(&r);
     else unload_here(&r, comm);
-    ctl_drain(s, r.rg.space, UINT64_MAX);
+    vmx_drain(&r, UINT64_MAX);
     if (r.child) {
       if (r.ch.cfd >= 0) { close(r.ch.cfd); r.ch.cfd = -1; }
       child_gone(&r, 1);
       rc = r.status;
     }
+    if (r.corrupt) rc = 1;
   }
   if (r.ch.cfd >= 0) close(r.ch.cfd);
   vmx_chan_close(&r.ch);

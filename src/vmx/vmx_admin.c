@@ -186,7 +186,10 @@ static void scan_mapping(scan *sc, int pid, uint64_t lo, uint64_t hi, uint64_t o
       size_t last = i;
       for (size_t j = i + 1; j < (size_t)fl && j - last < 16; j++)
         if (file[j] != mem[j]) last = j;
-      add_diff(sc, lo + i, file + i, last - i + 1);
+      /* an injection stub in a code cave is not a probe, and one may still
+       * be running there */
+      if (!inj_stub_covers(esym_live_tid(pid), lo + i, last - i + 1))
+        add_diff(sc, lo + i, file + i, last - i + 1);
       i = last + 1;
     }
   }
