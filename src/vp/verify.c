@@ -4,9 +4,11 @@
  * One walk over each function both checks and emits bytecode.  Types of
  * untyped parameters and of function results are inferred by running the
  * walk over every function until nothing changes (a parameter becomes a
- * string when it is used where a string is needed).  An error ends the walk
- * of its function (longjmp); only the last walk reports one, the first it
- * finds.
+ * string when it is used where a string is needed); the walks after the
+ * first go callees first, so a type crosses a chain of calls in one pass.
+ * An error ends the walk of its function (longjmp); only the last walk
+ * reports one, the first it finds.  The name tables, the string pool and
+ * the call graph (recursion, domains through calls) are callgraph.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vp/callgraph.h"
 #include "vp/image.h"
 #include "vp/verify.h"
 
@@ -47,11 +50,8 @@ typedef struct fn {
   uint32_t *code;
   int ncode, cap;
   int nlocals, nslots, maxstack, cost, recursive;
-  int *callees, ncallees;
-  unsigned callwalk; /* the walk that last recorded a call of this one */
   use *uses;
   int nuses;
-  int mark;
 } fn;
 
 typedef struct local {
@@ -68,13 +68,6 @@ typedef struct loop {
   int cont[MAX_JUMPS], ncont;
 } loop;
 
-/* Names to indexes (open addressing, index + 1 in each slot, 0 empty),
- * so that a name costs O(1) however many globals or functions there are. */
-typedef struct ntab {
-  int *slot;
-  size_t cap, n;
-} ntab;
-
 typedef struct cx {
   const char *file;
   const vp_limits *lim;
@@ -83,16 +76,13 @@ typedef struct cx {
   int final, changed;
   gsym *g;
   int ng;
-  ntab gtab;      /* global names -> index in g */
+  vpg_names gtab; /* global names -> index in g */
   fn *f;
   int nf;
-  ntab ftab;      /* defun names -> index in f */
-  unsigned walkno;
+  vpg_names ftab; /* defun names -> index in f */
+  vpg_graph calls; /* node i: function i */
   int nints, nstrs, nshared, naggrs, nbags;
-  /* strings pool */
-  char *pool;
-  size_t npool, cappool;
-  ntab ptab;      /* pool offsets of the strings in it, by content */
+  vpg_pool pool;  /* the image's strings */
   /* the function being walked */
   fn *cur;
   local sc[MAX_SCOPE];
@@ -131,70 +121,12 @@ static void *grow(void *p, int n, int *cap, size_t sz) {
   return p;
 }
 
-/* ---- name tables ---- */
-
-static size_t hash_str(const char *s) {
-  size_t h = 2166136261u;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
+/* Names for the name tables (callgraph.h), which keep indexes only. */
+static const char *gkey(const void *c, int i) {
+  return ((const cx *)c)->g[i].name;
 }
-
-/* The slot for name: its entry, or the empty slot where it would go.
- * key(c, i) is the name of entry i. */
-static int *nt_slot(cx *c, ntab *t, const char *name,
-                    const char *(*key)(cx *, int)) {
-  size_t m = t->cap - 1, h = hash_str(name) & m;
-  while (t->slot[h] && strcmp(key(c, t->slot[h] - 1), name))
-    h = (h + 1) & m;
-  return &t->slot[h];
-}
-
-static void nt_add(cx *c, ntab *t, const char *name, int i,
-                   const char *(*key)(cx *, int)) {
-  if (2 * (t->n + 1) > t->cap) { /* at most half full */
-    ntab o = *t;
-    t->cap = o.cap ? o.cap * 2 : 64;
-    t->slot = calloc(t->cap, sizeof *t->slot);
-    if (!t->slot)
-      abort();
-    for (size_t k = 0; k < o.cap; k++)
-      if (o.slot[k])
-        *nt_slot(c, t, key(c, o.slot[k] - 1), key) = o.slot[k];
-    free(o.slot);
-  }
-  int *sl = nt_slot(c, t, name, key);
-  if (!*sl)
-    t->n++;
-  *sl = i + 1;
-}
-
-static int nt_find(cx *c, ntab *t, const char *name,
-                   const char *(*key)(cx *, int)) {
-  return t->cap ? *nt_slot(c, t, name, key) - 1 : -1;
-}
-
-static const char *gkey(cx *c, int i) { return c->g[i].name; }
-static const char *fkey(cx *c, int i) { return c->f[i].name; }
-static const char *pkey(cx *c, int i) { return c->pool + i; }
-
-/* ---- string pool ---- */
-
-static uint32_t intern(cx *c, const char *s) {
-  size_t n = strlen(s) + 1;
-  int at = nt_find(c, &c->ptab, s, pkey); /* share identical strings */
-  if (at >= 0)
-    return (uint32_t)at;
-  while (c->npool + n > c->cappool) {
-    c->cappool = c->cappool ? c->cappool * 2 : 256;
-    c->pool = realloc(c->pool, c->cappool);
-    if (!c->pool)
-      abort();
-  }
-  memcpy(c->pool + c->npool, s, n);
-  c->npool += n;
-  nt_add(c, &c->ptab, s, (int)(c->npool - n), pkey);
-  return (uint32_t)(c->npool - n);
+static const char *fkey(const void *c, int i) {
+  return ((const cx *)c)->f[i].name;
 }
 
 /* ---- emission ---- */
@@ -240,7 +172,7 @@ static void push_int(cx *c, uint64_t v) {
 }
 
 static void push_str(cx *c, const char *s) {
-  emit(c, OP_PUSHS, intern(c, s), 1, 0);
+  emit(c, OP_PUSHS, vpg_intern(&c->pool, s), 1, 0);
 }
 
 static int new_slot(cx *c) {
@@ -289,12 +221,12 @@ static int reserved(const char *s) {
 }
 
 static const gsym *gfind(cx *c, const char *name) {
-  int i = nt_find(c, &c->gtab, name, gkey);
+  int i = vpg_names_find(&c->gtab, name, gkey, c);
   return i >= 0 ? &c->g[i] : NULL;
 }
 
 static fn *ffind(cx *c, const char *name) {
-  int i = nt_find(c, &c->ftab, name, fkey);
+  int i = vpg_names_find(&c->ftab, name, fkey, c);
   return i >= 0 ? &c->f[i] : NULL;
 }
 
@@ -421,7 +353,7 @@ static void str_dest(cx *c, const vpr_node *n) {
     if (g)
       err(c, n, "'%s' is not a variable", n->s);
     err(c, n, "unknown variable '%s'", n->s);
-    emit(c, OP_PUSHS, intern(c, ""), 1, 0);
+    emit(c, OP_PUSHS, vpg_intern(&c->pool, ""), 1, 0);
   }
 }
 
@@ -813,19 +745,7 @@ static char call_user(cx *c, const vpr_node *n, fn *f) {
   int slot = f->ret == 's' ? new_slot(c) : 0;
   emit(c, OP_CALL, (uint32_t)(f - c->f), 1 - f->nparams, 10);
   word(c, (uint32_t)slot);
-  fn *cur = c->cur;
-  int k = (int)(f - c->f);
-  if (f->callwalk != c->walkno) { /* a callee once per walk, in O(1) */
-    f->callwalk = c->walkno;
-    int cap = cur->ncallees;
-    if ((cap & (cap - 1)) == 0) {
-      cur->callees = realloc(cur->callees,
-                             (size_t)(cap ? 2 * cap : 4) * sizeof(int));
-      if (!cur->callees)
-        abort();
-    }
-    cur->callees[cur->ncallees++] = k;
-  }
+  vpg_call(&c->calls, (int)(c->cur - c->f), (int)(f - c->f));
   return f->ret ? f->ret : 'i';
 }
 
@@ -1147,13 +1067,10 @@ static void walk_fn(cx *c, fn *f) {
   if (!c->final && setjmp(c->walk))
     return;
   c->cur = f;
-  c->walkno++;
+  vpg_walk(&c->calls, (int)(f - c->f));
   f->ncode = 0;
   f->nlocals = f->nparams;
   f->nslots = f->maxstack = f->cost = 0;
-  free(f->callees);
-  f->callees = NULL;
-  f->ncallees = 0;
   f->nuses = 0;
   c->nsc = c->nlp = c->depth = c->nslot = c->ntry = 0;
   c->nloc = f->nparams;
@@ -1182,7 +1099,7 @@ static void add_global(cx *c, const vpr_node *form, int kind, int index) {
   if (!c->g)
     abort();
   c->g[c->ng] = (gsym){nm->s, kind, index, form};
-  nt_add(c, &c->gtab, nm->s, c->ng, gkey);
+  vpg_names_add(&c->gtab, nm->s, c->ng, gkey, c);
   c->ng++;
 }
 
@@ -1221,6 +1138,7 @@ static fn *add_fn(cx *c) {
     abort();
   fn *f = &c->f[c->nf++];
   memset(f, 0, sizeof *f);
+  vpg_add(&c->calls); /* node c->nf - 1 */
   return f;
 }
 
@@ -1275,7 +1193,7 @@ static void declare(cx *c, const vpr_node *f, int *nprobes) {
       err(c, ps, "a function takes at most %d parameters", VPI_MAX_ARGS);
     fn *fn_ = add_fn(c);
     fn_->name = f->kids[1]->s;
-    nt_add(c, &c->ftab, fn_->name, c->nf - 1, fkey);
+    vpg_names_add(&c->ftab, fn_->name, c->nf - 1, fkey, c);
     fn_->def = f;
     fn_->body = 3;
     fn_->nparams = ps->nkids;
@@ -1317,117 +1235,28 @@ static void declare(cx *c, const vpr_node *f, int *nprobes) {
   }
 }
 
-static void clear_marks(cx *c) {
-  for (int i = 0; i < c->nf; i++)
-    c->f[i].mark = 0;
-}
+/* ---- the call graph ---- */
 
-/* The call graph, walked without recursion (a chain of a million calls
- * must not overflow the stack) and in time linear in its size. */
-
-/* Functions in post-order of the call graph (callees before callers, from
- * each function in index order): the order in which one typing pass
- * carries a type from a callee to all its callers. */
-static int *post_order(cx *c) {
-  int *out = malloc((size_t)c->nf * sizeof *out + 1);
-  int *stk = malloc((size_t)c->nf * sizeof *stk + 1);
-  int *next = calloc((size_t)c->nf + 1, sizeof *next);
-  if (!out || !stk || !next)
+/* out[i]: function i itself uses a built-in missing in every domain of
+ * dom. */
+static char *uses_outside(cx *c, int dom) {
+  char *out = calloc((size_t)c->nf + 1, 1);
+  if (!out)
     abort();
-  int no = 0;
-  clear_marks(c);
-  for (int r = 0; r < c->nf; r++) {
-    if (c->f[r].mark)
-      continue;
-    int sp = 0;
-    stk[sp++] = r;
-    c->f[r].mark = 1;
-    while (sp) {
-      fn *f = &c->f[stk[sp - 1]];
-      if (next[stk[sp - 1]] < f->ncallees) {
-        int k = f->callees[next[stk[sp - 1]]++];
-        if (!c->f[k].mark) {
-          c->f[k].mark = 1;
-          stk[sp++] = k;
-        }
-      } else {
-        out[no++] = stk[--sp];
-      }
-    }
-  }
-  free(stk);
-  free(next);
+  for (int i = 0; i < c->nf; i++)
+    for (int u = 0; u < c->f[i].nuses && !out[i]; u++)
+      out[i] = !(c->f[i].uses[u].domains & dom);
   return out;
 }
 
-/* Sets f->recursive: f is on a cycle of calls (Tarjan's strongly connected
- * components; a function alone in its component is recursive only if it
- * calls itself). */
-static void mark_recursive(cx *c) {
-  int n = c->nf, *idx = malloc((size_t)n * sizeof(int) + 1),
-      *low = malloc((size_t)n * sizeof(int) + 1),
-      *next = calloc((size_t)n + 1, sizeof(int)),
-      *stk = malloc((size_t)n * sizeof(int) + 1),
-      *call = malloc((size_t)n * sizeof(int) + 1);
-  char *on = calloc((size_t)n + 1, 1);
-  if (!idx || !low || !next || !stk || !call || !on)
-    abort();
-  for (int i = 0; i < n; i++)
-    idx[i] = -1;
-  int counter = 0, ns = 0;
-  for (int r = 0; r < n; r++) {
-    if (idx[r] >= 0)
-      continue;
-    int nc = 0;
-    call[nc++] = r;
-    idx[r] = low[r] = counter++;
-    stk[ns++] = r;
-    on[r] = 1;
-    while (nc) {
-      int v = call[nc - 1];
-      fn *f = &c->f[v];
-      if (next[v] < f->ncallees) {
-        int w = f->callees[next[v]++];
-        if (w == v)
-          f->recursive = 1;
-        if (idx[w] < 0) {
-          idx[w] = low[w] = counter++;
-          stk[ns++] = w;
-          on[w] = 1;
-          call[nc++] = w;
-        } else if (on[w] && idx[w] < low[v]) {
-          low[v] = idx[w];
-        }
-        continue;
-      }
-      nc--;
-      if (nc && low[v] < low[call[nc - 1]])
-        low[call[nc - 1]] = low[v];
-      if (low[v] != idx[v])
-        continue;
-      int w, size = 0; /* v roots a component: pop it */
-      do {
-        w = stk[--ns];
-        on[w] = 0;
-        size++;
-      } while (w != v);
-      for (int k = ns + size - 1; size > 1 && k >= ns; k--)
-        c->f[stk[k]].recursive = 1;
-    }
-  }
-  free(idx);
-  free(low);
-  free(next);
-  free(stk);
-  free(call);
-  free(on);
-}
-
-static void check_domains(cx *c, int from, const fn *probe) {
-  fn *f = &c->f[from];
-  if (f->mark)
-    return;
-  f->mark = 1;
+/* The error for probe, which reaches a built-in outside its domain: the
+ * first such use depth-first (the probe's own, then its callees' in the
+ * order called). */
+static void domain_error(cx *c, const fn *probe) {
+  char *self = uses_outside(c, probe->domain);
+  int k = vpg_first_reached(&c->calls, (int)(probe - c->f), self);
+  free(self);
+  const fn *f = &c->f[k];
   for (int i = 0; i < f->nuses; i++) {
     if (f->uses[i].domains & probe->domain)
       continue;
@@ -1437,49 +1266,6 @@ static void check_domains(cx *c, int from, const fn *probe) {
     err(c, f->uses[i].at, "'%s' is not available in probe '%s'%s",
         f->uses[i].name, probe->name, via);
   }
-  for (int i = 0; i < f->ncallees; i++)
-    check_domains(c, f->callees[i], probe);
-}
-
-/* bad[i]: function i uses, itself or through its calls, a built-in that
- * is missing in every domain of dom.  One pass over the reversed call
- * graph; each function enters the work list at most once. */
-static char *bad_for(cx *c, int dom) {
-  int n = c->nf, ne = 0;
-  for (int i = 0; i < n; i++)
-    ne += c->f[i].ncallees;
-  int *first = calloc((size_t)n + 2, sizeof(int)), *callers =
-      malloc((size_t)ne * sizeof(int) + 1), *work = malloc((size_t)n * sizeof(int) + 1);
-  char *bad = calloc((size_t)n + 1, 1);
-  if (!first || !callers || !work || !bad)
-    abort();
-  for (int i = 0; i < n; i++) /* callers of k: callers[first[k]..first[k+1]) */
-    for (int j = 0; j < c->f[i].ncallees; j++)
-      first[c->f[i].callees[j] + 2]++;
-  for (int k = 0; k < n; k++)
-    first[k + 2] += first[k + 1];
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < c->f[i].ncallees; j++)
-      callers[first[c->f[i].callees[j] + 1]++] = i;
-  int nw = 0;
-  for (int i = 0; i < n; i++)
-    for (int u = 0; u < c->f[i].nuses && !bad[i]; u++)
-      if (!(c->f[i].uses[u].domains & dom)) {
-        bad[i] = 1;
-        work[nw++] = i;
-      }
-  while (nw) {
-    int k = work[--nw];
-    for (int j = first[k]; j < first[k + 1]; j++)
-      if (!bad[callers[j]]) {
-        bad[callers[j]] = 1;
-        work[nw++] = callers[j];
-      }
-  }
-  free(first);
-  free(callers);
-  free(work);
-  return bad;
 }
 
 /* Each probe reaches only built-ins of its domain.  The reachability is
@@ -1487,22 +1273,22 @@ static char *bad_for(cx *c, int dom) {
  * runs only for a probe that has one. */
 static void check_all_domains(cx *c) {
   char *bad[VP_DOM_ALL + 1] = {0};
-  for (int i = 0; i < c->nf; i++) {
+  int culprit = -1;
+  for (int i = 0; i < c->nf && culprit < 0; i++) {
     int d = c->f[i].domain & VP_DOM_ALL;
     if (!c->f[i].is_probe)
       continue;
-    if (!bad[d])
-      bad[d] = bad_for(c, d);
-    if (bad[d][i]) {
-      for (int k = 0; k <= VP_DOM_ALL; k++)
-        free(bad[k]);
-      clear_marks(c);
-      check_domains(c, i, &c->f[i]); /* fails */
-      return;
+    if (!bad[d]) {
+      bad[d] = uses_outside(c, d);
+      vpg_spread_to_callers(&c->calls, bad[d]);
     }
+    if (bad[d][i])
+      culprit = i;
   }
   for (int k = 0; k <= VP_DOM_ALL; k++)
     free(bad[k]);
+  if (culprit >= 0)
+    domain_error(c, &c->f[culprit]); /* fails */
 }
 
 /* ---- image writing ---- */
@@ -1529,24 +1315,24 @@ static unsigned char *serialize(cx *c, const vpr_node *top, size_t *len) {
   h.nprobes = (uint32_t)np;
   /* Intern every name and initial value before sizing the pool (never
    * empty: it ends with a NUL). */
-  intern(c, "");
+  vpg_intern(&c->pool, "");
   uint32_t *gname = calloc((size_t)c->ng + 1, sizeof *gname);
   uint32_t *ginit = calloc((size_t)c->ng + 1, sizeof *ginit);
   uint32_t *fname = calloc((size_t)c->nf + 1, sizeof *fname);
   if (!gname || !ginit || !fname)
     abort();
   for (int i = 0; i < c->ng; i++) {
-    gname[i] = intern(c, c->g[i].name);
+    gname[i] = vpg_intern(&c->pool, c->g[i].name);
     if (c->g[i].kind == G_STR)
-      ginit[i] = intern(c, c->g[i].def->nkids == 3 ? c->g[i].def->kids[2]->s
-                                                    : "");
+      ginit[i] = vpg_intern(&c->pool, c->g[i].def->nkids == 3
+                                          ? c->g[i].def->kids[2]->s : "");
   }
   for (int i = 0; i < c->nf; i++)
-    fname[i] = intern(c, c->f[i].name);
+    fname[i] = vpg_intern(&c->pool, c->f[i].name);
   uint32_t ncode = 0;
   for (int i = 0; i < c->nf; i++)
     ncode += (uint32_t)c->f[i].ncode;
-  h.pool_len = (uint32_t)c->npool;
+  h.pool_len = (uint32_t)c->pool.len;
   h.ncode = ncode;
   size_t off = align8(sizeof h);
 #define SECTION(field, bytes)                                                  \
@@ -1611,7 +1397,7 @@ static unsigned char *serialize(cx *c, const vpr_node *top, size_t *len) {
     if (f->is_probe)
       ps[pi++] = (vpi_probe){fname[i], (uint32_t)i, (uint32_t)f->domain, 0};
   }
-  memcpy(b + h.off_pool, c->pool, c->npool);
+  memcpy(b + h.off_pool, c->pool.text, c->pool.len);
   free(gname);
   free(ginit);
   free(fname);
@@ -1632,7 +1418,7 @@ static void lower(cx *c, const vpr_node *top) {
   c->final = 0;
   for (int pass = 0; pass < 2 * c->nf + 4; pass++) {
     c->changed = 0;
-    int *order = pass ? post_order(c) : NULL; /* the calls are known now */
+    int *order = pass ? vpg_post_order(&c->calls) : NULL; /* the calls are known now */
     for (int i = 0; i < c->nf; i++)
       walk_fn(c, &c->f[order ? order[i] : i]);
     free(order);
@@ -1640,13 +1426,14 @@ static void lower(cx *c, const vpr_node *top) {
       break;
   }
   c->final = 1;
-  c->npool = 0;
-  free(c->ptab.slot);
-  c->ptab = (ntab){0};
+  vpg_pool_clear(&c->pool);
   c->uses_tsc = 0;
   for (int i = 0; i < c->nf; i++)
     walk_fn(c, &c->f[i]);
-  mark_recursive(c);
+  char *rec = vpg_recursive(&c->calls);
+  for (int i = 0; i < c->nf; i++)
+    c->f[i].recursive = rec[i];
+  free(rec);
   check_all_domains(c);
   size_t len;
   unsigned char *b = serialize(c, top, &len);
@@ -1674,15 +1461,14 @@ unsigned char *vpv_lower(const vpr_node *top, const char *file,
   *len = c->outlen;
   for (int i = 0; i < c->nf; i++) {
     free(c->f[i].code);
-    free(c->f[i].callees);
     free(c->f[i].uses);
   }
+  vpg_free(&c->calls);
   free(c->f);
   free(c->g);
-  free(c->pool);
-  free(c->gtab.slot);
-  free(c->ftab.slot);
-  free(c->ptab.slot);
+  vpg_pool_free(&c->pool);
+  vpg_names_free(&c->gtab);
+  vpg_names_free(&c->ftab);
   free(c);
   return out;
 }
