@@ -11,6 +11,9 @@
 . "$VPROBE_TOP/tests/lib.sh"
 [ -x "$EMMETT" ] || skip "no emmett binary in $VPROBE_BUILD"
 [ -x "$VPROBE" ] || skip "no vprobe binary in $VPROBE_BUILD"
+# Under ASan/UBSan the figures are the sanitizer's (and take minutes): the
+# suite runs this test on the plain build.
+grep -aq __asan_init "$EMMETT" && skip "timings of a sanitizer build say nothing of the compiler"
 
 # gen KIND N: a script with N items of KIND on standard output
 gen() {
