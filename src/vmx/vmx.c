@@ -299,10 +299,11 @@ static void vmx_printable(char *t) {
 static void vmx_agent_error(const vmx_region *rg, char *out, size_t cap) {
   char e[sizeof rg->hdr->agent_error];
   memcpy(e, rg->hdr->agent_error, sizeof e);
-  size_t n = 0;
-  for (; n + 1 < cap && n < sizeof e && e[n]; n++)
-    out[n] = e[n] >= 0x20 && e[n] < 0x7f ? e[n] : '?';
-  if (cap) out[n] = 0;
+  size_t n = strnlen(e, sizeof e);
+  if (n >= cap) n = cap - 1;
+  memcpy(out, e, n);
+  out[n] = 0;
+  vmx_printable(out);
 }
 
 /* Send LOAD with the region and wait for the verdict. */
