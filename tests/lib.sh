@@ -23,13 +23,21 @@ check_match() {
   fi
 }
 need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+# need_built FILE...: outputs the suite builds before it runs; one missing
+# is a failure, not a skip.
+need_built() {
+  local f
+  for f; do
+    [ -e "$f" ] || { fail "missing build output: $f (the suite builds it first)"; done_testing; }
+  done
+}
 done_testing() { [ $nfail = 0 ] && { echo ok; exit 0; }; echo "$nfail checks failed"; exit 1; }
 
 # need_vm_image: QEMU and the test VM image (tools/mkvm builds it once), or
 # the test is skipped.  Sets VM_IMAGE.
 need_vm_image() {
   command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-  [ -x "$VPROBE" ] || skip "vprobe not built"
+  need_built "$VPROBE"
   VM_IMAGE=$VPROBE_TOP/build/vm-image
   "$VPROBE_TOP/tools/mkvm" "$VM_IMAGE" > "$TMP/mkvm.log" 2>&1
   local rc=$?

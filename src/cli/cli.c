@@ -1,6 +1,7 @@
 /*
- * cli.c - sources, generated programs, site policy and engine calls for
- * vprobe's command line (cli.h).
+ * cli.c - sources, generated programs, site policy, VM names, symbol
+ * bindings and the guest preload for vprobe's command line (cli.h; the
+ * calls into the engines are engines.c).
  */
 #include "cli/cli.h"
 

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vp/probename.h"
+
 /* ---- repeated error lines ---- */
 
 #define REPEAT_WINDOW_NS 1000000000ull
@@ -128,19 +130,13 @@ typedef struct local_probe {
   uint64_t period_ns, next_ns;
 } local_probe;
 
-/* Period of a target-free periodic probe name, 0 if it is not one. */
+/* Period of a target-free periodic probe name, 0 if it is not one.  The
+ * grammar (and its units) is probename.c's; which kinds run here is ours. */
 static uint64_t local_period(const char *name) {
-  if (!strcmp(name, "VMX1Hz")) return 1000000000ull;
-  if (!strcmp(name, "VMX10Hz")) return 100000000ull;
-  if (!strncmp(name, "USEC:", 5)) {
-    char *end;
-    errno = 0;
-    unsigned long long us = strtoull(name + 5, &end, 10);
-    if (errno || *end || end == name + 5 || us == 0 || us > 3600000000ull)
-      return 0;
-    return us * 1000ull;
-  }
-  return 0;
+  uint64_t ns;
+  if (strcmp(name, "VMX1Hz") && strcmp(name, "VMX10Hz") && strncmp(name, "USEC:", 5))
+    return 0;
+  return vpn_period(name, &ns, NULL, 0) == 1 ? ns : 0;
 }
 
 /* Nothing to read and no registers: a target-free probe has no target. */
@@ -201,6 +197,11 @@ static void sleep_ns(uint64_t ns) {
   nanosleep(&ts, NULL);
 }
 
+/* When -d ends (ns on rt_clock), or never. */
+static uint64_t local_end(const ctl_session *s, uint64_t start) {
+  return s->duration > 0 ? start + (uint64_t)(s->duration * 1e9) : UINT64_MAX;
+}
+
 int ctl_local_run(ctl_session *s) {
   int n = vp_image_nprobes(s->img);
   local_probe *lp = calloc((size_t)n + 1, sizeof *lp);
@@ -221,7 +222,7 @@ int ctl_local_run(ctl_session *s) {
     free(lp);
     return 1;
   }
-  uint64_t start = rt_clock();
+  uint64_t start = rt_clock(), end = local_end(s, start);
   int periodic = 0;
   for (int i = 0; i < n; i++) {
     if (lp[i].kind == LOCAL_LOAD) local_fire(th, s->img, lp[i].probe);
@@ -240,12 +241,13 @@ int ctl_local_run(ctl_session *s) {
         next = lp[i].next_ns;
     if (next > now) sleep_ns(next - now);
     now = rt_clock();
-    for (int i = 0; i < n && !ctl_stopping(s, start); i++) {
-      if (lp[i].kind != LOCAL_PERIODIC || lp[i].next_ns > now) continue;
+    /* A tick due by the end of -d fires even if we wake after the end:
+     * `-d 3` on a 1 Hz probe is 3 ticks, the last one at 3 s. */
+    uint64_t due = now < end ? now : end;
+    for (int i = 0; i < n && !(s->stop && *s->stop); i++) {
+      if (lp[i].kind != LOCAL_PERIODIC || lp[i].next_ns > due) continue;
       local_fire(th, s->img, lp[i].probe);
-      /* A slow probe must not make the engine fire a backlog: skip to the
-       * next period in the future. */
-      do lp[i].next_ns += lp[i].period_ns; while (lp[i].next_ns <= now);
+      lp[i].next_ns = rt_timer_next(lp[i].next_ns, lp[i].period_ns, now);
     }
     ctl_drain(s, sp, UINT64_MAX);
     ctl_tick(s);

@@ -14,8 +14,9 @@
  *     on or off: the guest then retranslates its hot code.  That, not the
  *     packets, is most of what a hit costs, so a hit is passed with as few
  *     breakpoint stops as possible: the 5-byte NOP at a kernel function's
- *     entry (or any NOP) is passed by moving RIP past it (one 'P' packet);
- *     other instructions by a hop (guest_hop: the breakpoint moves to the
+ *     entry (or any NOP) is passed by continuing the vCPU past it ('c ADDR',
+ *     no extra packet), a `push $imm` by doing it for the vCPU; other
+ *     instructions by a hop (guest_hop: the breakpoint moves to the
  *     instruction's successors and back); a single step when neither works.
  *
  * Sampling probes (USEC:N ...) interrupt the VM (0x03) and run on every vCPU;
@@ -39,6 +40,7 @@
 #include "guest/guest_vm.h"
 #include "guest/qmp.h"
 #include "guest/qtrace.h"
+#include "vp/probename.h"
 
 /* ---- finding the VM ---- */
 
@@ -363,22 +365,12 @@ static int plan_vectors(guest_vm *vm, int probe, int lo, int hi, int kind, char 
   return 0;
 }
 
-static uint64_t period_of(const char *name) {
-  char *end;
-  if (!strcmp(name, "VMM1Hz")) return 1000000000ull;
-  if (!strcmp(name, "VMM10Hz")) return 100000000ull;
-  if (!strncmp(name, "USEC:", 5)) {
-    unsigned long long us = strtoull(name + 5, &end, 10);
-    return *end || end == name + 5 || us == 0 ? 0 : us * 1000ull;
-  }
-  if (!strncmp(name, "VMM:TIMER:", 10)) {
-    unsigned long long v = strtoull(name + 10, &end, 10);
-    if (end == name + 10 || v == 0) return 0;
-    if (!strcmp(end, "msec")) return v * 1000000ull;
-    if (!strcmp(end, "usec")) return v * 1000ull;
-    if (!strcmp(end, "sec")) return v * 1000000000ull;
-  }
-  return 0;
+/* Period of a sampling probe this engine serves (VMM1Hz, VMM10Hz, USEC:N,
+ * VMM:TIMER:N<unit>): 1 and *NS, 0 if NAME is none, -1 with ERR if its
+ * period is malformed.  The grammar and units are probename.c's. */
+static int period_of(const char *name, uint64_t *ns, char *err, size_t cap) {
+  if (!strncmp(name, "VMX", 3)) return 0; /* VMX1Hz, VMX:PROFILE: a process's */
+  return vpn_period(name, ns, err, cap);
 }
 
 /* Probe i's name as this VM sees it: without the NAME: that binds it to
@@ -410,7 +402,9 @@ static int plan_probe(guest_vm *vm, int i, int *load, int *unload, char *err, si
     unload[i] = 1;
     return 0;
   }
-  if ((period = period_of(name))) {
+  int periodic = period_of(name, &period, err, cap);
+  if (periodic < 0) return -1;
+  if (periodic) {
     if (vm->ntimers == GUEST_MAX_TIMERS) return snprintf(err, cap, "%s: too many timers", name), -1;
     vm->timers[vm->ntimers++] = (guest_timer){i, period, 0, strncmp(name, "VMM1", 4) != 0};
     return 0;
@@ -868,6 +862,7 @@ static int vm_gone(guest_vm *vm) {
 static int run_loop(guest_vm *vm, uint64_t start) {
   ctl_session *s = vm->s;
   uint64_t last_drain = start;
+  uint64_t end = s->duration > 0 ? start + (uint64_t)(s->duration * 1e9) : UINT64_MAX;
   for (int i = 0; i < vm->ntimers; i++) vm->timers[i].next_ns = start + vm->timers[i].period_ns;
   /* Without anything that can fire the script is done, unless -d asks. */
   if (!vm->nsites && !vm->nwatch && !vm->ntimers && !vm->qt && s->duration <= 0) return 0;
@@ -892,13 +887,15 @@ static int run_loop(guest_vm *vm, uint64_t start) {
       return vm_gone(vm);
     }
     now = rt_clock();
+    /* Ticks due by the end of -d fire, even when we wake after it (the
+     * last of `-d N` at 1 Hz is due at exactly N s); later ones do not. */
+    uint64_t due = now < end ? now : end;
     for (int i = 0; i < vm->ntimers; i++) {
       guest_timer *t = &vm->timers[i];
-      if (t->next_ns > now) continue;
+      if (t->next_ns > due) continue;
       if (pause_vm(vm) < 0) return vm_gone(vm);
       fire_timer(vm, t);
-      /* A slow probe must not make the engine fire a backlog. */
-      do t->next_ns += t->period_ns; while (t->next_ns <= now);
+      t->next_ns = rt_timer_next(t->next_ns, t->period_ns, now);
     }
     /* A hop whose vCPU went elsewhere (an interrupt, a task switch) must
      * not keep its breakpoint out for long. */

@@ -14,7 +14,8 @@
 
 #include "ctl/ctl.h"
 
-/* Load s->img into the VM s->vm and run until it is time to unload.
+/* Load s->img into each VM of s->vms (-m, once per VM) and run until it
+ * is time to unload.
  * Returns the exit status (0, or 1 after a one-line error). */
 int guest_run(ctl_session *s);
 

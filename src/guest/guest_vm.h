@@ -106,7 +106,7 @@ typedef struct guest_vm {
   struct qmp *qmp;
   struct qtrace *qt;
   int nqt;        /* probes delivered by qtrace */
-  char qmppath[300];  /* pass breakpoints by single-stepping (VPROBE_GUEST_STEP) */
+  char qmppath[300];  /* QEMU's QMP socket ([unix:]PATH) for qtrace; "" if none */
   guest_hop hop;
   uint64_t text_lo, text_hi; /* kernel text, for gueststack */
   /* The vCPU a fire sees. */

@@ -64,6 +64,9 @@ uint64_t *rt_shared_int(rt_space *sp, uint32_t i); /* use with __atomic_* */
  * stamp order across threads. */
 enum rt_stream { RT_OUT, RT_ERR, RT_BIN };
 uint64_t rt_clock(void); /* CLOCK_MONOTONIC, ns */
+/* Periodic timers: after firing a tick due at `next` at time `now`, the
+ * next deadline (phase kept; missed ticks are skipped, never burst). */
+uint64_t rt_timer_next(uint64_t next, uint64_t period, uint64_t now);
 /* Append a record; 0, or -1 if the ring is full (the record is dropped and
  * counted; the drain reports drops on the error stream). */
 int rt_emit(rt_thread *th, int stream, const void *data, size_t n);

@@ -339,9 +339,7 @@ static uint64_t run_timers(agent *ag) {
     agent_timer *t = &ag->timers[i];
     if (t->next <= now) {
       fire_agent(ag, t->point);
-      t->next += t->period;
-      if (t->next <= now) /* fell behind: skip, don't burst */
-        t->next = now + t->period;
+      t->next = rt_timer_next(t->next, t->period, now);
     }
     if (t->next - now < wait)
       wait = t->next - now;
@@ -578,6 +576,9 @@ static int serve(agent *ag, tramp_set *ts) {
     if (recv_line(ag->sock, line, sizeof line, NULL)) /* EOF: vprobe is gone */
       return unload(ag, ts, 0);
     if (!strcmp(line, "UNLOAD")) {
+      /* vprobe's clock for -d starts after our timers': a tick due by now
+       * (the last one of `-d N` at 1 Hz) fires before we go. */
+      run_timers(ag);
       int quiet = unload(ag, ts, 1);
       send_line(ag->sock, "DONE\n");
       return quiet;

@@ -6,8 +6,12 @@
 # and runtime.
 LIB_SRC += $(filter-out src/vmx/agent%,$(wildcard src/vmx/*.c)) $(wildcard src/sym/elf*.c)
 
-AGENT_SRC := $(wildcard src/vmx/agent*.c src/vmx/tramp*.c src/vmx/ustack*.c \
-                        src/vp/*.c src/rt/*.c)
+# It loads images vprobe built and never compiles text: no reader, verifier
+# or their call graph (src/vp/compile.c is all that calls them), no probe
+# names (the controller resolves them).
+AGENT_SRC := $(filter-out src/vp/compile.c src/vp/read.c src/vp/verify.c src/vp/callgraph.c src/vp/probename.c,\
+               $(wildcard src/vmx/agent*.c src/vmx/tramp*.c src/vmx/ustack*.c \
+                          src/vp/*.c src/rt/*.c))
 AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
 # The agent goes into processes that are not built with sanitizers.
 AGENT_CFLAGS := $(filter-out -fsanitize%,$(CFLAGS)) -fPIC -fvisibility=hidden

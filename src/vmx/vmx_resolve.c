@@ -38,6 +38,7 @@
 
 #include <Zydis/Zydis.h>
 
+#include "vp/probename.h"
 #include "vp/vp.h"
 
 int vmx_mod_hidden(const esym_mod *m) {
@@ -306,21 +307,11 @@ static int check_addr(const esym_proc *p, const char *name, uint64_t v, char *er
   return 0;
 }
 
-/* Parse "N" followed by unit; returns -1 if it is not a number. */
-static int parse_num(const char *s, uint64_t *v, const char **end) {
-  char *e;
-  if (*s < '0' || *s > '9') return -1;
-  *v = strtoull(s, &e, 0);
-  *end = e;
-  return 0;
-}
-
 static int resolve_one(vmx_plan *pl, const esym_proc *p, int probe,
                        const char *written, char *err, size_t cap) {
   char name[512];
   snprintf(name, sizeof name, "%s", written);
   name[strcspn(name, "(")] = 0; /* typed parameters are the script's */
-  const char *end;
   uint64_t v;
   struct { const char *name; uint64_t period; } timers[] = {
     {"VMXLoad", 0}, {"VMXUnload", UINT64_MAX}, {"VMX1Hz", 1000000000ull},
@@ -331,15 +322,16 @@ static int resolve_one(vmx_plan *pl, const esym_proc *p, int probe,
       add_point(pl, probe, VMX_PT_TIMER, timers[i].period, name);
       return 0;
     }
-  if (strncmp(name, "USEC:", 5) == 0 && parse_num(name + 5, &v, &end) == 0 &&
-      !*end && v) {
-    add_point(pl, probe, VMX_PT_TIMER, v * 1000, name);
+  /* periods are decimal as in every domain (probename.c): USEC:0100 is
+   * 100 us here too */
+  int periodic = vpn_period(name, &v, err, cap);
+  if (periodic < 0) return -1;
+  if (periodic && strncmp(name, "USEC:", 5) == 0) {
+    add_point(pl, probe, VMX_PT_TIMER, v, name);
     return 0;
   }
-  if (strncmp(name, "VMX:PROFILE:", 12) == 0 &&
-      parse_num(name + 12, &v, &end) == 0 && v &&
-      (!*end || strcmp(end, "msec") == 0 || strcmp(end, "ms") == 0)) {
-    add_point(pl, probe, VMX_PT_PROFILE, v * 1000000ull, name);
+  if (periodic && strncmp(name, "VMX:PROFILE:", 12) == 0) {
+    add_point(pl, probe, VMX_PT_PROFILE, v, name);
     return 0;
   }
   int kind = -1;

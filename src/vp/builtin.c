@@ -1,9 +1,8 @@
 /*
  * builtin.c - the constant tables of VP: built-in variables and functions,
- * exception names, and which domain a probe name belongs to.  Shared by the
+ * and exception names (probe names are probename.c's).  Shared by the
  * VP verifier and Emmett's checker (vp.h).
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,79 +106,7 @@ const char *vp_exc_name(int exc) {
   return exc >= 0 && exc < VP_EXC_COUNT ? names[exc] : "UnknownError";
 }
 
-/* Legacy static probes of the seeds (Table 3-3) fire in the VMM. */
-static const char *const vmm_static[] = {
-  "VMM1Hz", "VMM10Hz", "VMMLoad", "VMMUnload", "Guest_DE", "Guest_DB",
-  "Guest_NMI", "Guest_BP", "Guest_OF", "Guest_BR", "Guest_UD", "Guest_NM",
-  "Guest_DF", "Guest_TS", "Guest_RESERVED_FAULT", "Guest_NP", "Guest_SS",
-  "Guest_GP", "Guest_PF", "Guest_MF", "Guest_AC", "Guest_MC", "Guest_XF",
-  "Guest_CR3Write", "Guest_IRQ", "Guest_TripleFault", "HV_Exit",
-  "HV_Resume", "HV_NPF", "In", "Out", "SMM_SMIPre", "SMM_SMIPost",
-  "SMM_RSMPre", "SMM_RSMPost", "Disk_IOStart", "Disk_IOFinish", NULL};
-
-static int prefixed(const char *s, const char *pre) {
-  size_t n = strlen(pre);
-  return !strncmp(s, pre, n) && s[n] != 0;
-}
-
 int vp_fn_returns_str(int fn) { return fn == VP_FN_CURPROCNAME || fn == VP_FN_VMNAME; }
-
-size_t vp_vm_name_len(const char *p) {
-  static const char *const domains[] = {"GUEST", "GUEST_READ", "GUEST_WRITE", "GUEST_EXEC",
-                                        "VMM", "VMX", "VMK", "USEC"};
-  size_t n = 0;
-  while (isalnum((unsigned char)p[n]) || p[n] == '_') n++;
-  if (!n || p[n] != ':' || isdigit((unsigned char)p[0])) return 0;
-  for (size_t i = 0; i < sizeof domains / sizeof *domains; i++)
-    if (strlen(domains[i]) == n && !strncmp(p, domains[i], n)) return 0;
-  return n;
-}
-
-/* NAME: of a probe of one VM (web:GUEST:..., web:VMMUnload): its length
- * with the colon, or 0. */
-static size_t vm_prefix(const char *p) {
-  size_t n = vp_vm_name_len(p);
-  return n ? n + 1 : 0;
-}
-
-size_t vp_probe_vm_prefix(const char *p) {
-  size_t n = vm_prefix(p);
-  return n && (vp_probe_domain(p + n) & (VP_DOM_GUEST | VP_DOM_VMM)) ? n : 0;
-}
-
-int vp_probe_domain(const char *p) {
-  if (!strcmp(p, "VMXLoad") || !strcmp(p, "VMXUnload") ||
-      !strcmp(p, "VMX1Hz") || !strcmp(p, "VMX10Hz"))
-    return VP_DOM_LOCAL;
-  if (!strncmp(p, "USEC:", 5)) {
-    const char *d = p + 5;
-    if (!*d)
-      return 0;
-    for (; *d; d++)
-      if (!isdigit((unsigned char)*d))
-        return 0;
-    /* target-free, and in the seeds a VMM sampling probe: with a VM it
-     * samples the vCPUs (VCPUID, registers), without one it is a timer */
-    return VP_DOM_LOCAL | VP_DOM_VMM;
-  }
-  for (int i = 0; vmm_static[i]; i++)
-    if (!strcmp(p, vmm_static[i]))
-      return VP_DOM_VMM;
-  if (prefixed(p, "VMX:"))
-    return VP_DOM_VMX;
-  if (prefixed(p, "VMK:"))
-    return VP_DOM_VMK;
-  if (prefixed(p, "VMM:"))
-    return VP_DOM_VMM;
-  if (prefixed(p, "GUEST:") || prefixed(p, "GUEST_WRITE:") ||
-      prefixed(p, "GUEST_READ:") || prefixed(p, "GUEST_EXEC:"))
-    return VP_DOM_GUEST;
-  /* NAME:probe: the probe in the VM named NAME (vprobe -m NAME:VM) */
-  size_t vm = vm_prefix(p);
-  if (vm && !vm_prefix(p + vm))
-    return vp_probe_domain(p + vm) & (VP_DOM_GUEST | VP_DOM_VMM);
-  return 0;
-}
 
 void vp_limits_default(vp_limits *lim) {
   lim->max_probes = 32;

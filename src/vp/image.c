@@ -1,6 +1,7 @@
 /*
- * image.c - program images: compile (read + verify + lower), load and
- * check bytes, and the accessors of vp.h.
+ * image.c - program images: load and check bytes, and the accessors of
+ * vp.h.  (Compiling text into an image is compile.c: the agent loads
+ * images but never compiles, and links only this side.)
  *
  * vpi_load trusts nothing: every section lies inside the bytes, every
  * index names something that exists, every jump lands on an instruction of
@@ -16,33 +17,6 @@
 #include <x86intrin.h>
 
 #include "vp/image.h"
-#include "vp/read.h"
-#include "vp/verify.h"
-
-vp_image *vp_compile(const char *text, size_t len, const char *file,
-                     const vp_limits *lim, vp_diag *diag) {
-  vp_limits dl;
-  if (!lim) {
-    vp_limits_default(&dl);
-    lim = &dl;
-  }
-  diag->error[0] = diag->warning[0] = 0;
-  vpr_node *tree = vpr_read(text, len, file, diag->error, sizeof diag->error);
-  if (!tree)
-    return NULL;
-  size_t n = 0;
-  unsigned char *bytes = vpv_lower(tree, file, lim, diag, &n);
-  vpr_free(tree);
-  if (!bytes)
-    return NULL;
-  char why[200];
-  vp_image *img = vpi_load(bytes, n, why, sizeof why);
-  if (!img)
-    snprintf(diag->error, sizeof diag->error,
-             "%s:1:1: error: internal: bad image: %s", file ? file : "<input>",
-             why);
-  return img;
-}
 
 uint64_t vpi_tsc_hz(void) {
   struct timespec a, b;

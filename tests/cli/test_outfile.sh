@@ -3,7 +3,7 @@
 # through, whatever fs.protected_symlinks/protected_regular say; new files
 # are created private (vprobe) or 0644 (emmett's VP).
 . "$VPROBE_TOP/tests/lib.sh"
-[ -x "$VPROBE" ] || skip "no $VPROBE"
+need_built "$VPROBE"
 need_root
 command -v setpriv >/dev/null || skip "no setpriv"
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -4,7 +4,7 @@
 # policy file that can only narrow the site's, so tests need not touch
 # /etc/vprobe.conf except for one check on the real path.
 . "$VPROBE_TOP/tests/lib.sh"
-[ -x "$VPROBE" ] || skip "no $VPROBE"
+need_built "$VPROBE"
 need_root
 command -v setpriv >/dev/null || skip "no setpriv"
 chmod 711 "$TMP"

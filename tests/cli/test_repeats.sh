@@ -3,7 +3,7 @@
 # hit: the first at once, then "(repeated N times in the last 1 s)" each
 # second, the rest at unload however the run ends.
 . "$VPROBE_TOP/tests/lib.sh"
-[ -x "$VPROBE" ] || skip "no $VPROBE"
+need_built "$VPROBE"
 
 # sum_repeats FILE: the fires the lines of FILE account for.
 sum_repeats() {

@@ -5,7 +5,7 @@
 # file, line and column but not the word; the same text given directly (the
 # script itself, -c) is still quoted.
 . "$VPROBE_TOP/tests/lib.sh"
-[ -x "$EMMETT" ] || skip "no emmett binary in $VPROBE_BUILD"
+need_built "$EMMETT"
 
 # hidden NAME LINE:COL TEXT: #include a file holding TEXT; the error must be
 # at FILE:LINE:COL and hold no "s3cr3t"

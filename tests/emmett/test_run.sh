@@ -2,7 +2,7 @@
 # End-to-end behaviour of compiled Emmett: target-free probes run by
 # `vprobe -c`, outputs checked feature by feature.
 . "$VPROBE_TOP/tests/lib.sh"
-[ -x "$VPROBE" ] || skip "no vprobe binary in $VPROBE_BUILD"
+need_built "$VPROBE"
 
 # run NAME EXPECTED CODE: the standard output of `vprobe -c CODE`
 run() {

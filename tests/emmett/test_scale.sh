@@ -9,8 +9,7 @@
 # emmett covers epp/lex/parse/check/gen, vprobe -g adds VP read, verify
 # and image.
 . "$VPROBE_TOP/tests/lib.sh"
-[ -x "$EMMETT" ] || skip "no emmett binary in $VPROBE_BUILD"
-[ -x "$VPROBE" ] || skip "no vprobe binary in $VPROBE_BUILD"
+need_built "$EMMETT" "$VPROBE"
 # Under ASan/UBSan the figures are the sanitizer's (and take minutes): the
 # suite runs this test on the plain build.
 grep -aq __asan_init "$EMMETT" && skip "timings of a sanitizer build say nothing of the compiler"

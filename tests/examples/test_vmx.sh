@@ -2,7 +2,7 @@
 # says, exits 0, and prints a line matching its "Expect:" pattern.
 . "$VPROBE_TOP/tests/lib.sh"
 cd "$VPROBE_TOP" || exit 1
-[ -e "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library built"
+need_built "$VPROBE_BUILD/lib/libvpagent.so"
 for emt in examples/vmx/*.emt; do
   run=$(sed -n 's|^// Run: vprobe ||p' "$emt" | head -n1)
   want=$(sed -n 's|^// Expect: ||p' "$emt" | head -n1)

@@ -5,9 +5,7 @@
 # stays slow).
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_work
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 
 HOT='int i; int y; VMX:ENTER:work_tick { for (i = 0; i < 300; i++) { y += i; } }
 VMX:ENTER:work_mul { y++; }'

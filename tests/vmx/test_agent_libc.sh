@@ -9,7 +9,7 @@
 P=$VPROBE_BUILD/pic/src
 SO=$VPROBE_BUILD/lib/libvpagent.so
 command -v nm >/dev/null && command -v objdump >/dev/null || skip "no binutils"
-[ -f "$SO" ] || skip "no agent library"
+need_built "$SO"
 
 HIT="vmx/agent_fire vmx/agent_libc vmx/tramp_live vmx/tramp_sys vmx/ustack vp/exec
      vp/builtin rt/aggr rt/aggrfmt rt/bag rt/format rt/ring rt/space"
@@ -20,7 +20,6 @@ ALLOW="
 *:__udivti3                 libgcc, linked into the agent statically
 vmx/agent_fire:tramp_open   agent_tramps, on the agent thread at load
 vmx/agent_fire:tramp_ret_stub agent_tramps, on the agent thread at load
-vp/builtin:__ctype_b_loc    vp_vm_name_len, the controller's (names of VMs)
 rt/ring:malloc              the drain, the controller's
 rt/ring:free                the drain, the controller's
 "

@@ -6,9 +6,7 @@
 # attach mode (patched while the threads run through libc).
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_glibc
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 
 want=$("$T" 4 20000 | grep checksum)
 check_match "unprobed run" '^checksum [0-9a-f]+ errors 0 signals 80$' "$want"

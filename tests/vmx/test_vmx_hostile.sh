@@ -4,9 +4,7 @@
 # crashes; run with the plain vprobe and with the ASan/UBSan one.
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_scribble
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 SAN_BUILD=${VPROBE_SAN_BUILD:-$VPROBE_TOP/build-san}
 
 S='aggr c[0][1];

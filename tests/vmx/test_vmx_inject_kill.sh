@@ -7,9 +7,7 @@
 # load found nobody on its socket and went quietly).
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_inj
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 need_root
 STEPS=8 # INJ_NSTEPS
 ls -d /tmp/vprobe.* 2>/dev/null | sort > "$TMP/dirs0"

@@ -2,9 +2,7 @@
 # into CMD before main runs (LD_PRELOAD'd agent) and ends when CMD does.
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_work
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 if "$VPROBE" -x $$ -p nothing 2>&1 | grep -q 'not available in this build'; then
   fail "vprobe was linked without the VMX engine (a weak reference does not pull src/vmx out of libvprobe.a)"
   done_testing

@@ -5,9 +5,7 @@
 # says so on one line when nothing did; -p marks them.
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_ifunc
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 
 # refused: exit 1, one line, the launched target never runs its main
 refused() { # NAME PATTERN PROBE

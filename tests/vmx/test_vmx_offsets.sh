@@ -8,9 +8,7 @@
 # function, no branch lands in it) the probe fires once per call.
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_offsets
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 command -v objdump >/dev/null || skip "no objdump"
 
 ref=$("$T" 4 1500) || fail "the target alone: $ref"

@@ -4,11 +4,7 @@
 # after the first frame.
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/nofp
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
-grep -q ustack_walk_cfi "$VPROBE_TOP/src/vmx/agent_fire.c" ||
-  skip "the agent does not walk with the unwind table yet (ustack_walk_cfi)"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 
 H='0x[0-9a-f]+'
 out=$("$VPROBE" -c 'VMX:ENTER:leaf { string s; vmxstack(s, 4); printf("%s\n", s); }' \

@@ -8,9 +8,7 @@
 # libc probed, and with everything probed.
 . "$VPROBE_TOP/tests/lib.sh"
 T=$VPROBE_BUILD/tests/vmx/targets/vt_xbranch
-[ -x "$VPROBE" ] || skip "no $VPROBE"
-[ -f "$VPROBE_BUILD/lib/libvpagent.so" ] || skip "no agent library"
-[ -x "$T" ] || skip "no $T"
+need_built "$VPROBE" "$VPROBE_BUILD/lib/libvpagent.so" "$T"
 
 N=20000
 want=$("$T" $N)

@@ -2,7 +2,7 @@
 # Hand-written VP through the vprobe binary: the reference's examples with
 # target-free probes, exceptions on the error stream, verifier errors.
 . "${VPROBE_TOP:-$(dirname "$0")/../..}/tests/lib.sh"
-[ -x "$VPROBE" ] || skip "no vprobe binary in $VPROBE_BUILD"
+need_built "$VPROBE"
 
 out=$(printf '%s\n' '(vprobe VMXLoad (cond ((== 1 0) (printf "A"))' \
   '((== 1 1) (printf "B"))' '(1 (printf "C"))))' | timeout 20 "$VPROBE" -d 1 -i 2>&1)
