@@ -283,16 +283,40 @@ static int list_globals(const vp_image *img, FILE *out) {
   return 0;
 }
 
+/* Every probe of the script must have a target in this run: one that
+ * would never fire is refused at load (one line, exit 1), not left idle.
+ * Returns -1 when all are served. */
+static int all_served(const ctl_session *s, int served, const char *why) {
+  if (!s->img || s->listing) return -1;
+  for (int i = 0; i < vp_image_nprobes(s->img); i++) {
+    const char *name = vp_image_probe(s->img, i);
+    if (!(vp_probe_domain(name) & served)) {
+      fprintf(stderr, "vprobe: %s: no target for it in this run (%s)\n", name, why);
+      return 1;
+    }
+  }
+  return -1;
+}
+
 /* The engine follows the target options. */
 static int run_engine(opts *o) {
   ctl_session *s = &o->s;
+  int rc;
   if (o->kernel) return bad("-k", "the VMK domain is not available in this build");
   if (s->pid || s->cmd) {
     if (s->listing) return cli_vmx_list(s, s->list_glob);
+    if ((rc = all_served(s, VP_DOM_VMX | VP_DOM_LOCAL,
+                         "a process serves VMX and target-free probes; GUEST and VMM "
+                         "probes need -m VM, in a run of their own")) >= 0)
+      return rc;
     return cli_vmx_run(s);
   }
   if (s->nvms) {
     if (s->listing) return cli_guest_list(s, s->list_glob);
+    if ((rc = all_served(s, VP_DOM_GUEST | VP_DOM_VMM,
+                         "a VM serves GUEST and VMM probes; VMX probes need -x PID or "
+                         "-- CMD, in a run of their own")) >= 0)
+      return rc;
     return cli_guest_run(s);
   }
   if (s->listing) {

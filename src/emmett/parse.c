@@ -6,6 +6,7 @@
 
 #include "emmett/lex.h"
 #include "emmett/type.h"
+#include "vp/probename.h"
 #include "vp/vp.h"
 
 #define MAX_STMT_DEPTH 1000
@@ -828,13 +829,35 @@ static ast_node *parse_params(P *p, int probe) {
   return list;
 }
 
+/* The grammar's reason (probename.h: "NAME: why") as the parser's own
+ * words, so that it is said even where the name itself is hidden (an
+ * #include). */
+static void bad_probe(P *p, ast_pos pos, const char *name, const char *why) {
+  size_t nl = strlen(name);
+  if (!strncmp(why, name, nl) && why[nl] == ':' && why[nl + 1] == ' ') why += nl + 2;
+  if (!strcmp(why, "unknown probe")) {
+    ast_error(p->c, pos, "unknown probe '%s'", name);
+    return;
+  }
+  char fmt[200] = "probe '%s': ";
+  size_t k = strlen(fmt);
+  for (; *why && k + 2 < sizeof fmt; why++) {
+    if (*why == '%') fmt[k++] = '%';
+    fmt[k++] = *why;
+  }
+  fmt[k] = 0;
+  ast_error(p->c, pos, fmt, name);
+}
+
 static ast_node *parse_probe(P *p) {
   lex_tok start = *cur(p);
   ast_node *n = mk(p, N_PROBE, start.pos);
   p->nla = 0; /* the raw name replaces the tokens read ahead */
   n->name = lex_rawname(&p->lx, &start);
-  if (!vp_probe_domain(n->name))
-    ast_error(p->c, start.pos, "unknown probe '%s'", n->name);
+  vpn_name pn;
+  char why[160];
+  if (vpn_parse(n->name, &pn, why, sizeof why) != 0)
+    bad_probe(p, start.pos, n->name, why);
   if (is(p, "(")) n->a = parse_params(p, 1);
   if (is(p, "{")) {
     n->b = parse_block(p);

@@ -46,6 +46,10 @@ static const struct {
     /* probes */
     {"NOPE:foo { }", "t.emt:1:1: error: unknown probe 'NOPE:foo'"},
     {"int x;\nBOGUS { x = 1; }", "t.emt:2:1: error: unknown probe 'BOGUS'"},
+    {"USEC:0x10 { }", "t.emt:1:1: error: probe 'USEC:0x10': bad period (want decimal N, 1 ns to "
+                      "1 hour)"},
+    {"VMM:TIMER:5 { }", "t.emt:1:1: error: probe 'VMM:TIMER:5': bad period (want decimal "
+                        "N[nsec|usec|msec|sec], 1 ns to 1 hour)"},
     {"VMXLoad { return 1; }", "t.emt:1:18: error: a probe cannot return a value"},
     {"VMXLoad { x = ARG0; }", "t.emt:1:15: error: 'ARG0' is not available in probe 'VMXLoad'"},
     {"VMXLoad(int a) { }", "t.emt:1:13: error: probe 'VMXLoad' has no arguments"},
