@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "ctl/ctl.h"
 #include "emmett/emmett.h"
+#include "vp/probename.h"
 #include "vp/vp.h"
 
 #define MAXOPT 64
@@ -320,7 +321,8 @@ static int run_engine(opts *o) {
     return cli_guest_run(s);
   }
   if (s->listing) {
-    fputs("VMXLoad\nVMXUnload\nVMX1Hz\nVMX10Hz\nUSEC:N\n", s->out);
+    for (const char *const *f = vpn_fixed(VP_DOM_LOCAL); *f; f++)
+      if (vpn_glob_match(s->list_glob, *f)) fprintf(s->out, "%s\n", *f);
     return 0;
   }
   return ctl_local_run(s);

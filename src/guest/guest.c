@@ -28,7 +28,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1034,15 +1033,11 @@ out:
 }
 
 int guest_list(ctl_session *s, const char *glob) {
-  static const char *const fixed[] = {"VMMLoad", "VMMUnload", "VMM1Hz", "VMM10Hz", "USEC:N",
-                                      "VMM:TIMER:Nmsec", "Guest_IRQ"};
-  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) fprintf(s->out, "%s\n", fixed[i]);
-  for (int v = 0; v < 32; v++)
-    if (faults[v].name) fprintf(s->out, "Guest_%s\n", faults[v].name);
-  fprintf(s->out, "GUEST_READ:ADDR\nGUEST_WRITE:ADDR\n");
+  for (const char *const *f = vpn_fixed(VP_DOM_GUEST); *f; f++)
+    if (vpn_glob_match(glob, *f)) fprintf(s->out, "%s\n", *f);
   const char *syms = s->nvms ? s->vms[0].syms : NULL;
   if (!syms) return 0;
-  char err[512];
+  char err[512], name[VPN_MAX + 8];
   ksym_table *t = ksym_load(syms, err, sizeof err);
   if (!t) {
     fprintf(s->err, "vprobe: %s\n", err);
@@ -1050,8 +1045,9 @@ int guest_list(ctl_session *s, const char *glob) {
   }
   for (size_t i = 0; i < ksym_count(t); i++) {
     const ksym *k = ksym_at(t, i);
-    if ((k->type == 'T' || k->type == 't') && (!glob || !*glob || fnmatch(glob, k->name, 0) == 0))
-      fprintf(s->out, "GUEST:%s\n", k->name);
+    if (k->type != 'T' && k->type != 't') continue;
+    snprintf(name, sizeof name, "GUEST:%s", k->name);
+    if (vpn_glob_match(glob, name)) fprintf(s->out, "%s\n", name);
   }
   ksym_free(t);
   return 0;

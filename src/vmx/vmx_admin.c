@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -23,26 +22,18 @@
 #include <unistd.h>
 
 #include "vmx/inject.h"
+#include "vp/probename.h"
 
 /* ---- -p ---- */
 
-static int list_match(const char *glob, const char *full, const char *modfn,
-                      const char *fn) {
-  if (!glob || !*glob) return 1;
-  return fnmatch(glob, full, 0) == 0 || (modfn && fnmatch(glob, modfn, 0) == 0) ||
-         (fn && fnmatch(glob, fn, 0) == 0);
-}
-
 static void list_proc(FILE *out, const esym_proc *p, const char *glob) {
-  static const char *const fixed[] = {"VMXLoad", "VMXUnload", "VMX1Hz",
-                                      "VMX10Hz", "USEC:N", "VMX:PROFILE:Nmsec"};
-  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-    if (list_match(glob, fixed[i], NULL, NULL)) fprintf(out, "%s\n", fixed[i]);
+  for (const char *const *f = vpn_fixed(VP_DOM_VMX); *f; f++)
+    if (vpn_glob_match(glob, *f)) fprintf(out, "%s\n", *f);
   for (int m = 0; m < p->nmods; m++) {
     if (vmx_mod_hidden(&p->mods[m])) { /* one line, not its every function */
       char all[300];
       snprintf(all, sizeof all, "VMX:ENTER:%s.*", p->mods[m].name);
-      if (list_match(glob, all, NULL, NULL))
+      if (vpn_glob_match(glob, all))
         fprintf(out, "%s (never probed: the vprobe agent itself)\n", all);
       continue;
     }
@@ -57,10 +48,9 @@ static void list_proc(FILE *out, const esym_proc *p, const char *glob) {
       for (size_t j = nseen; j-- > 0 && !dup;) dup = strcmp(seen[j], f->name) == 0;
       if (dup) continue;
       seen[nseen++] = f->name;
-      char modfn[512], full[600];
-      snprintf(modfn, sizeof modfn, "%s.%s", p->mods[m].name, f->name);
-      snprintf(full, sizeof full, "VMX:ENTER:%s", modfn);
-      if (!list_match(glob, full, modfn, f->name)) continue;
+      char full[600];
+      snprintf(full, sizeof full, "VMX:ENTER:%s.%s", p->mods[m].name, f->name);
+      if (!vpn_glob_match(glob, full)) continue;
       const char *nv = unres ? NULL : vmx_never(p, f);
       if (nv) fprintf(out, "%s (never probed: %s)\n", full, nv);
       else if (unres)

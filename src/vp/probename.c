@@ -2,6 +2,7 @@
 #include "vp/probename.h"
 
 #include <ctype.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -170,4 +171,51 @@ size_t vp_probe_vm_prefix(const char *p) {
 int vp_probe_domain(const char *p) {
   vpn_name n;
   return vpn_parse(p, &n, NULL, 0) == 0 ? n.dom : 0;
+}
+
+/* ---- -p listings ---- */
+
+const char *const *vpn_fixed(int dom) {
+  static const char *const vmx[] = {"VMXLoad", "VMXUnload", "VMX1Hz", "VMX10Hz", "USEC:N",
+                                    "VMX:PROFILE:Nmsec", NULL};
+  /* the Guest_ faults in vector order, as the guest engine serves them */
+  static const char *const vm[] = {
+    "VMMLoad", "VMMUnload", "VMM1Hz", "VMM10Hz", "USEC:N", "VMM:TIMER:Nmsec", "Guest_IRQ",
+    "Guest_DE", "Guest_DB", "Guest_NMI", "Guest_BP", "Guest_OF", "Guest_BR", "Guest_UD",
+    "Guest_NM", "Guest_DF", "Guest_RESERVED_FAULT", "Guest_TS", "Guest_NP", "Guest_SS",
+    "Guest_GP", "Guest_PF", "Guest_MF", "Guest_AC", "Guest_MC", "Guest_XF", "Guest_CP",
+    "GUEST_READ:ADDR", "GUEST_WRITE:ADDR", NULL};
+  static const char *const local[] = {"VMXLoad", "VMXUnload", "VMX1Hz", "VMX10Hz", "USEC:N",
+                                      NULL};
+  if (dom & VP_DOM_VMX) return vmx;
+  if (dom & (VP_DOM_GUEST | VP_DOM_VMM)) return vm;
+  return local;
+}
+
+/* GLOB starts with [VM:]DOMAIN: */
+static int has_domain(const char *glob) {
+  glob += vm_prefix(glob);
+  for (int i = 0; domains[i]; i++) {
+    size_t k = strlen(domains[i]);
+    if (!strncmp(glob, domains[i], k) && glob[k] == ':') return 1;
+  }
+  return 0;
+}
+
+static int is_entry(const char *kind) { return !strcmp(kind, "ENTER") || !strcmp(kind, "ADDR"); }
+
+int vpn_glob_match(const char *glob, const char *name) {
+  if (!glob || !*glob || fnmatch(glob, name, 0) == 0) return 1;
+  vpn_name n, g;
+  /* names with no location (Guest_PF) or a placeholder period (USEC:N)
+   * match whole only */
+  if (vpn_parse(name, &n, NULL, 0) < 0 || !*n.domain) return 0;
+  if (!has_domain(glob)) {
+    /* VMX locations are MODULE.FUNCTION */
+    const char *fn = n.dom & VP_DOM_VMX ? strchr(n.location, '.') : NULL;
+    return fnmatch(glob, n.location, 0) == 0 || (fn && fnmatch(glob, fn + 1, 0) == 0);
+  }
+  if (vpn_parse(glob, &g, NULL, 0) < 0 || strcmp(g.domain, n.domain)) return 0;
+  if (strcmp(g.kind, n.kind) && !(is_entry(g.kind) && is_entry(n.kind))) return 0;
+  return fnmatch(g.location, n.location, 0) == 0;
 }

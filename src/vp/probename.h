@@ -47,4 +47,17 @@ int vpn_parse(const char *name, vpn_name *n, char *err, size_t cap);
  * malformed.  ERR may be NULL. */
 int vpn_period(const char *name, uint64_t *ns, char *err, size_t cap);
 
+/* The fixed (static) probe names -p lists for a target of domain DOM:
+ * VP_DOM_VMX a process, VP_DOM_GUEST or VP_DOM_VMM a VM, anything else no
+ * target (VP_DOM_LOCAL).  NULL-terminated; a period is written N. */
+const char *const *vpn_fixed(int dom);
+
+/* Whether -p GLOB selects the listed probe NAME: GLOB matches NAME whole
+ * (VMX:ENTER:libc.mall*, VMX*Hz); or GLOB has no DOMAIN: prefix and matches
+ * NAME's location (libc.mall*) or the function after the module (mall*);
+ * or GLOB has one and NAME is of its domain and kind (ENTER and ADDR alike:
+ * GUEST:ENTER:f selects GUEST:f) with a location GLOB's matches.  A NULL or
+ * empty GLOB selects every name. */
+int vpn_glob_match(const char *glob, const char *name);
+
 #endif
