@@ -566,8 +566,10 @@ static int serve(agent *ag, tramp_set *ts) {
     }
     if (next_scan - now < wait)
       wait = next_scan - now;
+    /* ppoll, not poll: a USEC:100 timer needs a wait finer than 1 ms */
     struct pollfd pf = {ag->sock, POLLIN, 0};
-    int r = poll(&pf, 1, (int)(wait / 1000000) + 1);
+    struct timespec ts_wait = {(time_t)(wait / 1000000000), (long)(wait % 1000000000)};
+    int r = ppoll(&pf, 1, &ts_wait, NULL);
     if (r < 0 && errno != EINTR)
       return unload(ag, ts, 0);
     if (r <= 0)
