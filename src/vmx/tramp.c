@@ -161,6 +161,17 @@ static void put32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
 
 static int fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
+/* Where a relative branch or call decoded at `at` goes (0 if unknown). */
+static uint64_t rel_target(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+                           uint64_t at) {
+  uint64_t t = 0;
+  for (int i = 0; i < in->operand_count_visible; i++)
+    if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+        ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(in, &ops[i], at, &t)))
+      break;
+  return t;
+}
+
 /* Copy the instruction at `from` (already decoded) to out, which will run
  * at address `to`, fixing RIP-relative operands and relative branches.
  * Returns the bytes written, or -1 if it cannot move. */
@@ -172,11 +183,7 @@ static int reloc_one(const ZydisDecodedInstruction *in, const ZydisDecodedOperan
     return in->length;
   }
   if (in->raw.imm[0].is_relative) { /* branch or call */
-    uint64_t target = 0;
-    for (int i = 0; i < in->operand_count_visible; i++)
-      if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(in, &ops[i], from, &target)))
-        break;
+    uint64_t target = rel_target(in, ops, from);
     if (!target)
       return -1;
     int n;
@@ -296,12 +303,7 @@ static int branch_into(tramp_set *s, uint64_t lo, uint64_t hi, uint64_t addr, in
       continue;
     }
     if (in.raw.imm[0].is_relative) {
-      uint64_t t = 0;
-      for (int i = 0; i < in.operand_count_visible; i++)
-        if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-            ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &ops[i], p, &t)))
-          break;
-      if (inside(t, addr, len))
+      if (inside(rel_target(&in, ops, p), addr, len))
         return BRANCH_INTO;
     } else if (in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
       indirect = 1; /* jmp reg / jmp [mem] */
